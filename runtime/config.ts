@@ -1,0 +1,32 @@
+/**
+ * Runtime configuration, from the environment. Every variable is listed in `.env.example`
+ * and the README; secrets are `Redacted` and never logged.
+ */
+import { Config, Effect, Layer, Option, Redacted } from "effect"
+import * as EmbeddedTransport from "./transport/embedded.ts"
+import * as RedisTransport from "./transport/redis.ts"
+import type { Transport } from "./transport.ts"
+
+export const RuntimeConfig = Config.all({
+  redisUrl: Config.option(Config.redacted("REDIS_URL")),
+  port: Config.port("PORT").pipe(Config.withDefault(8080)),
+  host: Config.string("HOST").pipe(Config.withDefault("127.0.0.1")),
+  token: Config.option(Config.redacted("DESAINZ_TOKEN")),
+  /** Comma-separated origins allowed to call the API from a browser; none by default. */
+  corsOrigins: Config.string("CORS_ORIGINS").pipe(
+    Config.withDefault(""),
+    Config.map((s) => s.split(",").map((o) => o.trim()).filter((o) => o.length > 0))
+  )
+})
+export type RuntimeConfig = Config.Config.Success<typeof RuntimeConfig>
+
+/** Redis when `REDIS_URL` is set, else the in-process transport. */
+export const transportLayer = (redisUrl: Option.Option<Redacted.Redacted<string>>): Layer.Layer<Transport> =>
+  Option.match(redisUrl, {
+    onNone: () => EmbeddedTransport.layer,
+    onSome: (url) => RedisTransport.layer({ url })
+  })
+
+export const TransportFromConfig: Layer.Layer<Transport, import("effect").ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(RuntimeConfig, (c) => transportLayer(c.redisUrl))
+)

@@ -1,0 +1,266 @@
+/**
+ * Redis Streams transport (ioredis). One shared connection for short commands, plus one
+ * dedicated connection per consumer for its blocking reads, so a consumer waiting in
+ * XREADGROUP BLOCK never holds up another's commit.
+ */
+import { readFileSync } from "node:fs"
+import { Config, Effect, Layer, Redacted } from "effect"
+import { Redis, type ChainableCommander } from "ioredis"
+import type { Fields } from "../envelope.ts"
+import { TransportError } from "../errors.ts"
+import {
+  type Append,
+  type BacklogQuery,
+  type Commit,
+  type Delivery,
+  type Entry,
+  type GroupInfo,
+  Transport,
+  type TransportShape
+} from "../transport.ts"
+
+const script = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8")
+
+interface ScriptedRedis extends Redis {
+  desainzBacklog(numKeys: number, ...args: ReadonlyArray<string | number>): Promise<number>
+  desainzClaim(key: string, ...args: ReadonlyArray<string | number>): Promise<ReadonlyArray<unknown>>
+  desainzTrim(key: string, keep: number): Promise<number>
+}
+
+/** Scripts defined with `defineCommand` are also queued on pipelines. */
+type ScriptedPipeline = ChainableCommander & {
+  desainzBacklog(numKeys: number, ...args: ReadonlyArray<string | number>): ChainableCommander
+}
+
+const withScripts = (redis: Redis): ScriptedRedis => {
+  redis.defineCommand("desainzBacklog", { lua: script("backlog") })
+  redis.defineCommand("desainzClaim", { numberOfKeys: 1, lua: script("claim") })
+  redis.defineCommand("desainzTrim", { numberOfKeys: 1, lua: script("trim") })
+  return redis as ScriptedRedis
+}
+
+const attempt = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, TransportError> =>
+  Effect.tryPromise({
+    try: run,
+    catch: (cause) => new TransportError({ message: `redis ${what}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+  })
+
+const flatten = (fields: Fields): Array<string> => {
+  const out: Array<string> = []
+  for (const k in fields) out.push(k, fields[k]!)
+  return out
+}
+
+const toFields = (flat: ReadonlyArray<string>): Fields => {
+  const fields: Record<string, string> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!
+  return fields
+}
+
+type RawEntries = ReadonlyArray<[string, ReadonlyArray<string>]>
+type ReadReply = ReadonlyArray<[string, RawEntries]> | null
+
+const fromRead = (reply: ReadReply, deliveries: number): ReadonlyArray<Delivery> =>
+  reply === null ? [] : reply.flatMap(([, entries]) => entries.map(([id, flat]) => ({ id, fields: toFields(flat), deliveries })))
+
+const fromClaim = (reply: ReadonlyArray<unknown>): ReadonlyArray<Delivery> => {
+  const out: Array<Delivery> = []
+  for (let i = 0; i + 2 < reply.length; i += 3) {
+    out.push({ id: reply[i] as string, fields: toFields(reply[i + 1] as ReadonlyArray<string>), deliveries: Number(reply[i + 2]) })
+  }
+  return out
+}
+
+const backlogArgs = (queries: ReadonlyArray<BacklogQuery>): Array<string | number> => [
+  queries.length,
+  ...queries.map((q) => q.stream),
+  ...queries.flatMap((q) => [q.groups.length, ...q.groups])
+]
+
+const queueCommit = (pipe: ChainableCommander, commit: Commit) => {
+  for (const a of commit.appends) for (const fields of a.entries) pipe.xadd(a.stream, "*", ...flatten(fields))
+  for (const ack of commit.acks) if (ack.ids.length > 0) pipe.xack(ack.stream, ack.group, ...ack.ids)
+}
+
+/** Throws the first error inside a pipeline reply (ioredis reports them per command). */
+const unwrap = (replies: Array<[Error | null, unknown]> | null): Array<unknown> => {
+  if (replies === null) throw new Error("pipeline aborted")
+  return replies.map(([error, value]) => {
+    if (error) throw error
+    return value
+  })
+}
+
+const asObject = (flat: ReadonlyArray<unknown>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1]
+  return out
+}
+
+export interface RedisTransportOptions {
+  readonly url: Redacted.Redacted<string>
+}
+
+export const make = (options: RedisTransportOptions) =>
+  Effect.gen(function* () {
+    const connect = () =>
+      withScripts(
+        new Redis(Redacted.value(options.url), {
+          lazyConnect: false,
+          // Blocking reads and long MULTIs must not be cut by a client-side timeout.
+          maxRetriesPerRequest: null,
+          enableAutoPipelining: false
+        })
+      )
+    const shared = yield* Effect.acquireRelease(Effect.sync(connect), (r) => Effect.promise(() => r.quit().catch(() => undefined)))
+    const dedicated = new Map<string, ScriptedRedis>()
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(() => Promise.all([...dedicated.values()].map((r) => r.quit().catch(() => r.disconnect()))))
+    )
+    const connectionOf = (consumer: string): ScriptedRedis => {
+      let conn = dedicated.get(consumer)
+      if (conn === undefined) {
+        conn = connect()
+        dedicated.set(consumer, conn)
+      }
+      return conn
+    }
+
+    const append = (a: Append) =>
+      attempt("XADD", async () => {
+        const pipe = shared.multi()
+        for (const fields of a.entries) pipe.xadd(a.stream, "*", ...flatten(fields))
+        return unwrap(await pipe.exec()) as Array<string>
+      })
+
+    const groupsOf = async (conn: Redis, stream: string): Promise<ReadonlyArray<Record<string, unknown>>> =>
+      ((await conn.call("XINFO", "GROUPS", stream)) as ReadonlyArray<ReadonlyArray<unknown>>).map(asObject)
+
+    const shape: TransportShape = {
+      kind: "redis",
+      ensureGroup: (stream, group) =>
+        attempt("XGROUP CREATE", () => shared.xgroup("CREATE", stream, group, "0", "MKSTREAM")).pipe(
+          Effect.asVoid,
+          Effect.catchIf((e) => String(e.message).includes("BUSYGROUP"), () => Effect.void)
+        ),
+      append,
+      commit: (commit) =>
+        attempt("commit", async () => {
+          const pipe = shared.multi()
+          queueCommit(pipe, commit)
+          unwrap(await pipe.exec())
+        }),
+      exchange: (x) =>
+        attempt("exchange", async () => {
+          const conn = x.read ? connectionOf(x.read.consumer) : shared
+          const pipe = conn.pipeline() as ScriptedPipeline
+          const hasCommit = x.commit !== undefined && (x.commit.appends.length > 0 || x.commit.acks.length > 0)
+          if (hasCommit) {
+            // MULTI/EXEC as plain commands: ioredis' own multi()/exec() would end the pipeline.
+            pipe.call("MULTI")
+            queueCommit(pipe, x.commit!)
+            pipe.call("EXEC")
+          }
+          const hasBacklog = x.backlog !== undefined && x.backlog.length > 0
+          if (hasBacklog) pipe.desainzBacklog(x.backlog!.length, ...backlogArgs(x.backlog!).slice(1))
+          if (x.read) {
+            const r = x.read
+            if (r.blockMs > 0) {
+              pipe.xreadgroup("GROUP", r.group, r.consumer, "COUNT", r.count, "BLOCK", r.blockMs, "STREAMS", r.stream, ">")
+            } else {
+              pipe.xreadgroup("GROUP", r.group, r.consumer, "COUNT", r.count, "STREAMS", r.stream, ">")
+            }
+          }
+          const replies = unwrap(await pipe.exec())
+          let i = 0
+          if (hasCommit) {
+            // MULTI, one QUEUED per command, then EXEC's array (null when aborted).
+            i += 1 + countCommands(x.commit!)
+            const exec = replies[i++]
+            if (!Array.isArray(exec)) throw new Error("MULTI/EXEC aborted")
+            // Redis runs the rest of a transaction past a failing command; surface it.
+            const failed = exec.find((r) => r instanceof Error)
+            if (failed) throw failed
+          }
+          const backlog = hasBacklog ? Number(replies[i++]) : 0
+          const deliveries = x.read ? fromRead(replies[i++] as ReadReply, 1) : []
+          return { backlog, deliveries }
+        }),
+      backlog: (queries) =>
+        queries.length === 0
+          ? Effect.succeed(0)
+          : attempt("backlog", () => shared.desainzBacklog(queries.length, ...backlogArgs(queries).slice(1))).pipe(Effect.map(Number)),
+      readPending: (stream, group, consumer, count) =>
+        attempt("XREADGROUP 0", async () => {
+          const reply = (await shared.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", stream, "0")) as ReadReply
+          const entries = fromRead(reply, 0).filter((d) => Object.keys(d.fields).length > 0)
+          if (entries.length === 0) return []
+          // History reads count a delivery too; read the counts back from the pending list.
+          const pending = (await shared.xpending(stream, group, entries[0]!.id, entries.at(-1)!.id, entries.length, consumer)) as ReadonlyArray<
+            [string, string, number, number]
+          >
+          const counts = new Map(pending.map(([id, , , n]) => [id, Number(n)]))
+          return entries.map((d) => ({ ...d, deliveries: counts.get(d.id) ?? 1 }))
+        }),
+      claim: (stream, group, consumer, ids) =>
+        ids.length === 0
+          ? Effect.succeed([])
+          : attempt("XCLAIM", () => shared.desainzClaim(stream, group, consumer, "ids", ...ids)).pipe(Effect.map(fromClaim)),
+      autoClaim: (stream, group, consumer, minIdleMs, count) =>
+        attempt("XAUTOCLAIM", () => shared.desainzClaim(stream, group, consumer, "auto", Math.floor(minIdleMs), count)).pipe(
+          Effect.map(fromClaim)
+        ),
+      info: (stream) =>
+        attempt("XINFO", async () => {
+          if ((await shared.exists(stream)) === 0) return { length: 0, firstId: null, lastId: null, groups: [] }
+          const s = asObject((await shared.call("XINFO", "STREAM", stream)) as ReadonlyArray<unknown>)
+          const first = s["first-entry"] as [string, unknown] | null
+          const last = s["last-entry"] as [string, unknown] | null
+          const groups: Array<GroupInfo> = []
+          for (const g of await groupsOf(shared, stream)) {
+            const name = String(g["name"])
+            const consumers = ((await shared.call("XINFO", "CONSUMERS", stream, name)) as ReadonlyArray<ReadonlyArray<unknown>>).map(asObject)
+            groups.push({
+              name,
+              pending: Number(g["pending"]),
+              lag: g["lag"] === null || g["lag"] === undefined ? null : Number(g["lag"]),
+              lastDeliveredId: String(g["last-delivered-id"]),
+              consumers: consumers.map((c) => ({ name: String(c["name"]), pending: Number(c["pending"]), idleMs: Number(c["idle"]) }))
+            })
+          }
+          return { length: Number(s["length"]), firstId: first?.[0] ?? null, lastId: last?.[0] ?? null, groups }
+        }),
+      range: (stream, options = {}) =>
+        attempt("XRANGE", async () => {
+          const count = options.count ?? 100
+          const raw = (
+            options.reverse
+              ? await shared.xrevrange(stream, options.end ?? "+", options.start ?? "-", "COUNT", count)
+              : await shared.xrange(stream, options.start ?? "-", options.end ?? "+", "COUNT", count)
+          ) as RawEntries
+          return raw.map(([id, flat]): Entry => ({ id, fields: toFields(flat) }))
+        }),
+      remove: (stream, ids) => (ids.length === 0 ? Effect.succeed(0) : attempt("XDEL", () => shared.xdel(stream, ...ids))),
+      trim: (stream, keep) => attempt("trim", () => shared.desainzTrim(stream, keep)).pipe(Effect.map(Number)),
+      pruneConsumers: (stream, group, minIdleMs) =>
+        attempt("XGROUP DELCONSUMER", async () => {
+          const consumers = ((await shared.call("XINFO", "CONSUMERS", stream, group)) as ReadonlyArray<ReadonlyArray<unknown>>).map(asObject)
+          let removed = 0
+          for (const c of consumers) {
+            if (Number(c["pending"]) === 0 && Number(c["idle"]) >= minIdleMs) {
+              await shared.xgroup("DELCONSUMER", stream, group, String(c["name"]))
+              removed++
+            }
+          }
+          return removed
+        })
+    }
+    return shape
+  })
+
+const countCommands = (commit: Commit): number =>
+  commit.appends.reduce((n, a) => n + a.entries.length, 0) + commit.acks.filter((a) => a.ids.length > 0).length
+
+export const layer = (options: RedisTransportOptions): Layer.Layer<Transport> => Layer.scoped(Transport, make(options))
+
+export const RedisUrl = Config.redacted("REDIS_URL")

@@ -1,0 +1,478 @@
+/**
+ * The worker loop: runs a subset of a topology's nodes in this process, each operator as
+ * `replicas` consumers of its group, each source as one poller.
+ *
+ * Per consumer, one round trip does three things in order: commit the previous batch
+ * (outputs XADDed and inputs XACKed atomically), measure the output backlog, read the
+ * next batch. Failures become retries (the entry stays pending and is claimed back after
+ * its backoff, which counts a delivery) or dead letters; nothing is acked before its
+ * outputs exist, so a crash anywhere means redelivery, never loss.
+ */
+import { hostname } from "node:os"
+import { Deferred, Duration, Effect, Either, Fiber, Schedule } from "effect"
+import { deriveEventId, type EnvelopeCodec, type Envelope, type Fields, makeEnvelopeCodec, newEventId, ENVELOPE_VERSION } from "./envelope.ts"
+import { describeError, isRetryable, TopologyError } from "./errors.ts"
+import { type Keys, makeKeys } from "./keys.ts"
+import { Metrics, type RuntimeMetrics } from "./metrics.ts"
+import {
+  backoffDelayMs,
+  type OperatorNode,
+  readersOf,
+  type SourceNode,
+  type StreamDef,
+  type Topology
+} from "./topology.ts"
+import { type Append, type BacklogQuery, type Commit, type Delivery, Transport, type TransportShape } from "./transport.ts"
+
+/** Fields a dead-letter entry adds to the original entry's fields. */
+export const DLQ_FIELDS = {
+  error: "dlq.error",
+  reason: "dlq.reason",
+  attempts: "dlq.attempts",
+  operator: "dlq.operator",
+  stream: "dlq.stream",
+  originalId: "dlq.originalId",
+  failedAt: "dlq.failedAt"
+} as const
+/** Set on an entry requeued from a dead-letter stream: only this operator's group processes it. */
+export const REQUEUED_FOR = "requeuedFor"
+
+export type DeadLetterReason = "permanent" | "max-attempts" | "decode" | "source"
+
+export interface WorkerOptions {
+  readonly topology: Topology<any>
+  /** Node names to run; all when absent. */
+  readonly only?: ReadonlyArray<string> | undefined
+  /** Completing it stops the worker gracefully: no more reads, in-flight work finished and acked. */
+  readonly stop: Deferred.Deferred<void>
+  /** Prefix of this process's consumer names; default `<host>-<pid>`. */
+  readonly consumerPrefix?: string | undefined
+  /** How often streams are trimmed and idle consumers pruned. */
+  readonly maintenanceEvery?: Duration.DurationInput | undefined
+}
+
+export const consumerPrefix = (): string => process.env["DESAINZ_CONSUMER"] ?? `${hostname()}-${process.pid}`
+
+/** Selects the nodes named in `only`, failing with the valid names when one is unknown. */
+export const selectNodes = (t: Topology<any>, only: ReadonlyArray<string> | undefined) => {
+  if (only === undefined || only.length === 0) return t.nodes
+  const known = new Set(t.nodes.map((n) => n.name))
+  const unknown = only.filter((n) => !known.has(n))
+  if (unknown.length > 0) {
+    throw new TopologyError({ message: `unknown node(s) ${unknown.join(", ")}; the topology has: ${[...known].join(", ")}` })
+  }
+  return t.nodes.filter((n) => only.includes(n.name))
+}
+
+const nowIso = () => new Date().toISOString()
+
+/** Makes sure every consumer group of the topology exists before anything is written. */
+export const ensureGroups = (t: Topology<any>, keys: Keys) =>
+  Effect.flatMap(Transport, (transport) =>
+    Effect.forEach(
+      t.nodes.filter((n): n is OperatorNode<any, any, any> => n._tag === "Operator"),
+      (op) => transport.ensureGroup(keys.stream(op.from.name), keys.group(op.name)),
+      { discard: true }
+    )
+  )
+
+const backlogQueries = (t: Topology<any>, keys: Keys, outputs: ReadonlyArray<StreamDef<any>>): ReadonlyArray<BacklogQuery> =>
+  outputs.flatMap((s) => {
+    const groups = readersOf(t, s.name)
+    return groups.length === 0 ? [] : [{ stream: keys.stream(s.name), groups: groups.map(keys.group) }]
+  })
+
+const deadLetter = (
+  keys: Keys,
+  node: string,
+  stream: string,
+  original: Fields,
+  originalId: string,
+  error: string,
+  attempts: number,
+  reason: DeadLetterReason
+): Append => ({
+  stream: keys.dlq(node),
+  entries: [
+    {
+      ...original,
+      [DLQ_FIELDS.error]: error,
+      [DLQ_FIELDS.reason]: reason,
+      [DLQ_FIELDS.attempts]: String(attempts),
+      [DLQ_FIELDS.operator]: node,
+      [DLQ_FIELDS.stream]: stream,
+      [DLQ_FIELDS.originalId]: originalId,
+      [DLQ_FIELDS.failedAt]: nowIso()
+    }
+  ]
+})
+
+/** Groups appends by stream so a commit sends one XADD run per stream. */
+const appendsOf = (byStream: Map<string, Array<Fields>>): ReadonlyArray<Append> =>
+  [...byStream].map(([stream, entries]) => ({ stream, entries }))
+
+interface Retry {
+  readonly due: number
+}
+
+const runOperatorReplica = (
+  t: Topology<any>,
+  keys: Keys,
+  op: OperatorNode<any, any, any>,
+  consumer: string,
+  stop: Deferred.Deferred<void>
+) =>
+  Effect.gen(function* () {
+    const transport = yield* Transport
+    const metrics = yield* Metrics
+    const s = op.settings
+    const labels = { operator: op.name }
+    const input = keys.stream(op.from.name)
+    const group = keys.group(op.name)
+    const codecIn = makeEnvelopeCodec(op.from.name, op.from.schema)
+    const codecsOut = new Map<string, EnvelopeCodec<any>>(op.to.map((o) => [o.name, makeEnvelopeCodec(o.name, o.schema)]))
+    const queries = backlogQueries(t, keys, op.to)
+    const retries = new Map<string, Retry>()
+    const context = { t, keys, op, input, group, codecIn, codecsOut, metrics, retries }
+
+    let commit: Commit | undefined
+    let commitFailures = 0
+    let backlog = 0
+    let paused = false
+    let nextAutoClaim = 0
+    const autoClaimEvery = Math.max(1_000, s.claimIdleMs / 2)
+
+    yield* transport.ensureGroup(input, group)
+    // A restart under the same consumer name resumes its own pending entries first.
+    let carried: ReadonlyArray<Delivery> = yield* transport.readPending(input, group, consumer, s.batchSize * 10)
+
+    const readRequest = (blockMs: number) => ({ stream: input, group, consumer, count: s.batchSize, blockMs })
+
+    const iteration = Effect.gen(function* () {
+      const stopping = yield* Deferred.isDone(stop)
+      const now = Date.now()
+      const due = [...retries].filter(([, r]) => r.due <= now).map(([id]) => id)
+      const nextDue = Math.min(...[...retries.values()].map((r) => r.due))
+      const blockMs = stopping ? 0 : Math.max(0, Math.min(s.blockMs, Number.isFinite(nextDue) ? nextDue - now : s.blockMs))
+      const safe = queries.length === 0 || (!paused && backlog < s.lowWatermark)
+      const readNow = !stopping && safe && carried.length === 0 && due.length === 0
+      const result = yield* transport.exchange({
+        commit,
+        backlog: queries,
+        read: readNow ? readRequest(blockMs) : undefined
+      })
+      commit = undefined
+      commitFailures = 0
+      backlog = result.backlog
+      if (backlog >= s.highWatermark) paused = true
+      else if (backlog <= s.lowWatermark) paused = false
+      metrics.backpressured.set(labels, paused ? 1 : 0)
+      if (stopping) return true
+
+      let batch: Array<Delivery> = [...carried, ...result.deliveries]
+      carried = []
+      if (paused) {
+        // Hold what was read with the measurement; process it once the backlog drains.
+        carried = batch
+        yield* Effect.sleep(Math.min(200, s.blockMs))
+        return false
+      }
+      if (due.length > 0) {
+        for (const id of due) retries.delete(id)
+        batch.push(...(yield* transport.claim(input, group, consumer, due)))
+      }
+      if (now >= nextAutoClaim) {
+        nextAutoClaim = now + autoClaimEvery
+        const taken = yield* transport.autoClaim(input, group, consumer, s.claimIdleMs, s.batchSize)
+        if (taken.length > 0) metrics.claimed.inc(labels, taken.length)
+        batch.push(...taken.filter((d) => !retries.has(d.id)))
+      }
+      if (!readNow && batch.length === 0 && !paused) {
+        batch = [...(yield* transport.exchange({ read: readRequest(blockMs) })).deliveries]
+      }
+      if (batch.length > 0) commit = yield* processBatch(context, batch)
+      return false
+    })
+
+    let failures = 0
+    while (true) {
+      const outcome = yield* Effect.either(iteration)
+      if (Either.isRight(outcome)) {
+        failures = 0
+        if (outcome.right) break
+        continue
+      }
+      // Transport trouble (Redis restarting, a network blip): keep the commit and try again.
+      failures++
+      commitFailures++
+      metrics.transportErrors.inc(labels)
+      yield* Effect.logWarning(`operator ${op.name}: ${describeError(outcome.left)}; retrying`)
+      if (commitFailures > 5 && commit !== undefined) {
+        // Its inputs stay pending and come back through XAUTOCLAIM; outputs carry derived ids.
+        yield* Effect.logError(`operator ${op.name}: giving up on a commit after ${commitFailures} tries`)
+        commit = undefined
+      }
+      yield* Effect.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)))
+      yield* Effect.ignore(transport.ensureGroup(input, group))
+      if ((yield* Deferred.isDone(stop)) && failures > 20) break
+    }
+    metrics.backpressured.set(labels, 0)
+  })
+
+interface BatchContext {
+  readonly t: Topology<any>
+  readonly keys: Keys
+  readonly op: OperatorNode<any, any, any>
+  readonly input: string
+  readonly group: string
+  readonly codecIn: EnvelopeCodec<any>
+  readonly codecsOut: Map<string, EnvelopeCodec<any>>
+  readonly metrics: RuntimeMetrics
+  readonly retries: Map<string, Retry>
+}
+
+/** Runs the operator on a batch and returns what to commit: outputs, dead letters, acks. */
+const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>) =>
+  Effect.gen(function* () {
+    const { op, keys, metrics } = c
+    const labels = { operator: op.name }
+    const started = performance.now()
+    const out = new Map<string, Array<Fields>>()
+    const push = (stream: string, fields: Fields) => {
+      const list = out.get(stream)
+      if (list === undefined) out.set(stream, [fields])
+      else list.push(fields)
+    }
+    const acks: Array<string> = []
+    const dead = (d: Delivery, error: string, reason: DeadLetterReason) => {
+      const letter = deadLetter(keys, op.name, op.from.name, d.fields, d.id, error, d.deliveries, reason)
+      push(letter.stream, letter.entries[0]!)
+      acks.push(d.id)
+      metrics.deadLettered.inc(labels)
+    }
+
+    const work: Array<Delivery> = []
+    const envelopes: Array<Envelope<any>> = []
+    for (const d of batch) {
+      const target = d.fields[REQUEUED_FOR]
+      if (target !== undefined && target !== op.name) {
+        acks.push(d.id) // requeued for another operator's group
+        continue
+      }
+      if (d.deliveries > op.settings.maxAttempts) {
+        // Delivered too often without an ack: it keeps killing or stalling its consumer.
+        dead(d, `no result after ${d.deliveries} deliveries (consumer died or stalled while processing)`, "max-attempts")
+        continue
+      }
+      const decoded = c.codecIn.decode(d.fields)
+      if (Either.isLeft(decoded)) {
+        dead(d, decoded.left.message, "decode")
+        continue
+      }
+      work.push(d)
+      envelopes.push(decoded.right)
+    }
+
+    const results = envelopes.length > 0 ? yield* op.handle(envelopes) : []
+    const firstOutput = op.to[0]?.name
+    for (let i = 0; i < work.length; i++) {
+      const d = work[i]!
+      const input = envelopes[i]!
+      const result = results[i] ?? { _tag: "Fail" as const, error: new Error("operator returned no result for this entry") }
+      if (result._tag === "Emit") {
+        result.outputs.forEach((o, n) => {
+          const streamName = o.to ?? firstOutput
+          const codec = streamName === undefined ? undefined : c.codecsOut.get(streamName)
+          if (streamName === undefined || codec === undefined) return
+          const stream = op.to.find((x) => x.name === streamName)!
+          push(
+            keys.stream(streamName),
+            codec.encode({
+              eventType: stream.eventType,
+              eventId: deriveEventId(input.eventId, op.name, streamName, o.key ?? String(n)),
+              timestamp: o.timestamp ?? input.timestamp,
+              source: op.name,
+              version: ENVELOPE_VERSION,
+              correlationId: input.correlationId,
+              data: o.data
+            })
+          )
+          metrics.emitted.inc({ node: op.name })
+        })
+        acks.push(d.id)
+        metrics.processed.inc(labels)
+        continue
+      }
+      metrics.failed.inc(labels)
+      const message = describeError(result.error)
+      if (!isRetryable(result.error)) dead(d, message, "permanent")
+      else if (d.deliveries >= op.settings.maxAttempts) dead(d, message, "max-attempts")
+      else {
+        c.retries.set(d.id, { due: Date.now() + backoffDelayMs(op.settings, d.deliveries) })
+        metrics.retried.inc(labels)
+        yield* Effect.logDebug(`operator ${op.name}: attempt ${d.deliveries} of ${d.id} failed: ${message}`)
+      }
+    }
+    const seconds = (performance.now() - started) / 1000
+    metrics.processingSeconds.observe(labels, seconds, batch.length)
+    return { appends: appendsOf(out), acks: [{ stream: c.input, group: c.group, ids: acks }] } satisfies Commit
+  })
+
+/** Waits until the stream's backlog is at most the low watermark, or the worker stops. */
+const awaitBacklogBelow = (
+  transport: TransportShape,
+  queries: ReadonlyArray<BacklogQuery>,
+  high: number,
+  low: number,
+  stop: Deferred.Deferred<void>,
+  onPause: (paused: boolean) => void
+) =>
+  Effect.gen(function* () {
+    if (queries.length === 0) return
+    let backlog = yield* transport.backlog(queries)
+    if (backlog < high) return
+    onPause(true)
+    while (backlog > low && !(yield* Deferred.isDone(stop))) {
+      yield* Effect.sleep(100)
+      backlog = yield* transport.backlog(queries)
+    }
+    onPause(false)
+  })
+
+/** Sleeps for `ms`, waking early when the worker is told to stop. */
+const sleepUnlessStopped = (stop: Deferred.Deferred<void>, ms: number) =>
+  Effect.raceFirst(Effect.sleep(ms), Deferred.await(stop))
+
+const runSource = (t: Topology<any>, keys: Keys, src: SourceNode<any, any>, stop: Deferred.Deferred<void>) =>
+  Effect.gen(function* () {
+    const transport = yield* Transport
+    const metrics = yield* Metrics
+    const labels = { node: src.name }
+    const key = keys.stream(src.to.name)
+    const codec = makeEnvelopeCodec(src.to.name, src.to.schema)
+    const queries = backlogQueries(t, keys, [src.to])
+    const s = src.settings
+    let failures = 0
+    while (!(yield* Deferred.isDone(stop))) {
+      const ready = yield* Effect.either(
+        awaitBacklogBelow(transport, queries, s.highWatermark, s.lowWatermark, stop, (p) =>
+          metrics.backpressured.set({ operator: src.name }, p ? 1 : 0)
+        )
+      )
+      if (Either.isLeft(ready)) {
+        metrics.transportErrors.inc({ operator: src.name })
+        yield* sleepUnlessStopped(stop, 1_000)
+        continue
+      }
+      if (yield* Deferred.isDone(stop)) break
+      metrics.polls.inc(labels)
+      const polled = yield* Effect.either(src.poll)
+      if (Either.isLeft(polled)) {
+        failures++
+        const message = describeError(polled.left)
+        metrics.failed.inc({ operator: src.name })
+        yield* Effect.logWarning(`source ${src.name}: poll failed: ${message}`)
+        if (!isRetryable(polled.left) || failures >= s.maxAttempts) {
+          // The poll itself is the input; keep its error where operators keep theirs.
+          yield* Effect.ignore(
+            transport.append(deadLetter(keys, src.name, src.to.name, {}, "", message, failures, "source"))
+          )
+          metrics.deadLettered.inc({ operator: src.name })
+          failures = 0
+          yield* sleepUnlessStopped(stop, Duration.toMillis(src.every))
+        } else {
+          yield* sleepUnlessStopped(stop, backoffDelayMs(s, failures))
+        }
+        continue
+      }
+      failures = 0
+      const entries: Array<Fields> = []
+      for (const e of polled.right.emissions) {
+        const eventId = e.key !== undefined ? deriveEventId(src.name, e.key) : newEventId()
+        const envelope = {
+          eventType: src.to.eventType,
+          eventId,
+          timestamp: e.timestamp ?? nowIso(),
+          source: src.name,
+          version: ENVELOPE_VERSION,
+          correlationId: eventId,
+          data: e.data
+        }
+        const encoded = Either.try(() => codec.encode(envelope))
+        if (Either.isLeft(encoded)) {
+          yield* Effect.ignore(
+            transport.append(
+              deadLetter(keys, src.name, src.to.name, { data: safeJson(e.data) }, "", describeError(encoded.left), 1, "decode")
+            )
+          )
+          metrics.deadLettered.inc({ operator: src.name })
+          continue
+        }
+        entries.push(encoded.right)
+      }
+      for (let i = 0; i < entries.length; i += s.batchSize) {
+        const chunk = entries.slice(i, i + s.batchSize)
+        // A poll's records are appended before the next poll, however long Redis is away:
+        // sources with a cursor (a replay file) cannot fetch them again.
+        yield* transport.append({ stream: key, entries: chunk }).pipe(
+          Effect.tapError((e) => Effect.sync(() => metrics.transportErrors.inc({ operator: src.name })).pipe(Effect.zipRight(Effect.logWarning(e.message)))),
+          Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.either(Schedule.spaced("5 seconds"))))
+        )
+        metrics.emitted.inc(labels, chunk.length)
+      }
+      if (polled.right.done) break
+      if (!polled.right.more) yield* sleepUnlessStopped(stop, Duration.toMillis(src.every))
+    }
+  })
+
+const safeJson = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? "null"
+  } catch {
+    return String(value)
+  }
+}
+
+const maintenance = (t: Topology<any>, keys: Keys, every: Duration.DurationInput, stop: Deferred.Deferred<void>) =>
+  Effect.gen(function* () {
+    const transport = yield* Transport
+    const ms = Duration.toMillis(Duration.decode(every))
+    while (!(yield* Deferred.isDone(stop))) {
+      for (const s of t.streams) {
+        if (s.maxLen !== undefined) yield* Effect.ignore(transport.trim(keys.stream(s.name), s.maxLen))
+      }
+      for (const n of t.nodes) {
+        if (n._tag === "Operator") {
+          // Consumers of exited processes linger in XINFO; forget them once they hold nothing.
+          yield* Effect.ignore(transport.pruneConsumers(keys.stream(n.from.name), keys.group(n.name), 3_600_000))
+        }
+      }
+      yield* sleepUnlessStopped(stop, ms)
+    }
+  })
+
+/**
+ * Runs the selected nodes until `stop` completes, then lets every loop finish its
+ * in-flight batch and commit it. Sources that finish (a replay file's end) just end.
+ */
+export const runWorker = (options: WorkerOptions) =>
+  Effect.gen(function* () {
+    const t = options.topology
+    const keys = makeKeys(t.name)
+    const nodes = selectNodes(t, options.only)
+    const prefix = options.consumerPrefix ?? consumerPrefix()
+    yield* ensureGroups(t, keys)
+    const fibers = []
+    for (const node of nodes) {
+      if (node._tag === "Source") {
+        fibers.push(yield* Effect.fork(runSource(t, keys, node, options.stop)))
+        continue
+      }
+      for (let i = 0; i < node.settings.replicas; i++) {
+        fibers.push(yield* Effect.fork(runOperatorReplica(t, keys, node, `${prefix}-${i}`, options.stop)))
+      }
+    }
+    fibers.push(yield* Effect.fork(maintenance(t, keys, options.maintenanceEvery ?? "5 seconds", options.stop)))
+    yield* Effect.logInfo(`worker ${prefix}: running ${nodes.map((n) => n.name).join(", ")}`)
+    yield* Fiber.joinAll(fibers)
+  })
