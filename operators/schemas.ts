@@ -1,0 +1,162 @@
+/**
+ * The domain schemas: what flows on each stream of the graph. Every stream entry is
+ * decoded with one of these, so a malformed entry reaches `dlq.<operator>` with the
+ * reason instead of reaching operator code.
+ */
+import { Schema } from "effect"
+
+/** An ISO 8601 timestamp that parses to a real instant. */
+export const IsoTime = Schema.String.pipe(
+  Schema.filter((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), {
+    message: () => "expected an ISO 8601 timestamp such as 2026-11-22T10:00:00Z"
+  })
+).annotations({ identifier: "IsoTime" })
+
+/** 32 hex characters: the first half of a SHA-256 over normalized content. */
+export const ContentHash = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{32}$/)).annotations({ identifier: "ContentHash" })
+
+const Count = Schema.Number.pipe(Schema.nonNegative(), Schema.finite())
+
+/** Raw engagement as the source reports it; absent means the source does not have it. */
+export const Engagement = Schema.Struct({
+  likes: Schema.optional(Count),
+  comments: Schema.optional(Count),
+  views: Schema.optional(Count),
+  shares: Schema.optional(Count),
+  /** Net votes (Reddit, Hacker News). */
+  score: Schema.optional(Schema.Number.pipe(Schema.finite())),
+  /** Reddit's upvote ratio, 0..1. */
+  upvoteRatio: Schema.optional(Schema.Number.pipe(Schema.between(0, 1)))
+})
+export type Engagement = typeof Engagement.Type
+
+/** A trending signal, as every source adapter emits it onto `signals.raw`. */
+export const Signal = Schema.Struct({
+  /** Adapter kind: reddit, youtube, hackernews, rss, occasions, anniversaries, webhook, replay. */
+  source: Schema.NonEmptyTrimmedString,
+  /** The item's id at its source (post id, video id, date + occasion). */
+  sourceId: Schema.NonEmptyTrimmedString,
+  /** The text the idea is made from: a title, a headline, an occasion name. */
+  content: Schema.NonEmptyString.pipe(Schema.maxLength(5_000)),
+  url: Schema.optional(Schema.String),
+  /** Event time: when the signal happened (posted, trended, the occasion's date). */
+  capturedAt: IsoTime,
+  engagement: Engagement,
+  /** Topics, tags, hashtags, subreddit: lowercase, deduplicated by the enricher. */
+  tags: Schema.Array(Schema.String),
+  locale: Schema.optional(Schema.String),
+  /** Community the signal belongs to (subreddit, YouTube category, niche). */
+  category: Schema.optional(Schema.String),
+  /** For calendar signals: the occasion's date, which drives seasonality. */
+  eventDate: Schema.optional(IsoTime),
+  metadata: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  /** Set by normalization: the hash dedupe and the store key on. */
+  contentHash: Schema.optional(ContentHash)
+})
+export type Signal = typeof Signal.Type
+
+export const Factors = Schema.Struct({
+  freshness: Schema.Number,
+  engagement: Schema.Number,
+  novelty: Schema.Number,
+  communityFit: Schema.Number,
+  seasonality: Schema.Number
+})
+export type Factors = typeof Factors.Type
+export type FactorName = keyof Factors
+export const FACTOR_NAMES: ReadonlyArray<FactorName> = ["freshness", "engagement", "novelty", "communityFit", "seasonality"]
+
+export const Weights = Schema.Struct({
+  freshness: Schema.Number,
+  engagement: Schema.Number,
+  novelty: Schema.Number,
+  communityFit: Schema.Number,
+  seasonality: Schema.Number
+})
+export type Weights = typeof Weights.Type
+
+/** A scored design idea, on `ideas.scored` and `ideas.selected`. */
+export const Idea = Schema.Struct({
+  ideaId: Schema.UUID,
+  signalId: Schema.UUID,
+  signal: Signal,
+  /** The short phrase a design is typeset from. */
+  keyPhrase: Schema.NonEmptyString.pipe(Schema.maxLength(80)),
+  title: Schema.NonEmptyString,
+  niche: Schema.optional(Schema.String),
+  score: Schema.Number,
+  factors: Factors,
+  weightsVersion: Schema.Int
+})
+export type Idea = typeof Idea.Type
+
+/** A request to the image generator, on `gen.requests`. */
+export const GenerationRequest = Schema.Struct({
+  idea: Idea,
+  /** Seeds rendering: the same idea + seed renders byte-identically. */
+  seed: Schema.String,
+  prompt: Schema.String,
+  negativePrompt: Schema.optional(Schema.String),
+  engine: Schema.Literal("procedural", "comfyui")
+})
+export type GenerationRequest = typeof GenerationRequest.Type
+
+/** A print-ready design, on `gen.images`. */
+export const Artwork = Schema.Struct({
+  idea: Idea,
+  seed: Schema.String,
+  engine: Schema.Literal("procedural", "comfyui"),
+  printFileKey: Schema.String,
+  printFileUri: Schema.String,
+  width: Schema.Int,
+  height: Schema.Int,
+  dpi: Schema.Int,
+  sha256: Schema.String
+})
+export type Artwork = typeof Artwork.Type
+
+export const MockupVariant = Schema.Literal("front", "back")
+
+export const MockupImage = Schema.Struct({
+  variant: MockupVariant,
+  colorway: Schema.String,
+  key: Schema.String,
+  uri: Schema.String
+})
+export type MockupImage = typeof MockupImage.Type
+
+/** An artwork with its mock-ups, on `mockups.ready`. */
+export const MockupSet = Schema.Struct({
+  artwork: Artwork,
+  mockups: Schema.NonEmptyArray(MockupImage)
+})
+export type MockupSet = typeof MockupSet.Type
+
+/** A marketplace listing, on `listings.draft`, `listings.approved` and `listings.published`. */
+export const Listing = Schema.Struct({
+  listingId: Schema.UUID,
+  ideaId: Schema.UUID,
+  marketplace: Schema.NonEmptyString,
+  title: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(140)),
+  bullets: Schema.Array(Schema.String).pipe(Schema.itemsCount(5)),
+  description: Schema.String,
+  tags: Schema.Array(Schema.String.pipe(Schema.maxLength(20))).pipe(Schema.maxItems(13)),
+  priceCents: Schema.Int,
+  mockups: MockupSet,
+  /** Set by publishers. */
+  externalId: Schema.optional(Schema.String),
+  url: Schema.optional(Schema.String),
+  publishedAt: Schema.optional(IsoTime)
+})
+export type Listing = typeof Listing.Type
+
+/** Marketplace performance or an A/B result, on `feedback.events`. */
+export const FeedbackEvent = Schema.Struct({
+  listingId: Schema.UUID,
+  ideaId: Schema.optional(Schema.UUID),
+  kind: Schema.Literal("view", "click", "favorite", "add_to_cart", "sale", "ctr", "ab_result"),
+  value: Schema.Number,
+  occurredAt: IsoTime,
+  payload: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+})
+export type FeedbackEvent = typeof FeedbackEvent.Type
