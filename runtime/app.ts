@@ -45,7 +45,8 @@ export interface RunOptions {
 export const loggerLayer = Layer.merge(
   Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
   Logger.minimumLogLevel(
-    LogLevel.allLevels.find((l) => l.label === (process.env["LOG_LEVEL"] ?? "info").toUpperCase()) ?? LogLevel.Info
+    LogLevel.allLevels.find((l) => l.label === (process.env["LOG_LEVEL"] ?? "info").toUpperCase().replace("WARNING", "WARN")) ??
+      LogLevel.Info
   )
 )
 

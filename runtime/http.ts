@@ -131,7 +131,7 @@ const bearer = (token: Option.Option<Redacted.Redacted<string>>): MiddlewareHand
   if (Option.isNone(token)) {
     return c.json({ error: "mutating endpoints are disabled: set DESAINZ_TOKEN to enable them" }, 401)
   }
-  const given = Buffer.from((c.req.header("authorization") ?? "").replace(/^Bearer\s+/i, ""))
+  const given = Buffer.from(/^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "")
   const expected = Buffer.from(Redacted.value(token.value))
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     return c.json({ error: "missing or wrong bearer token" }, 401)

@@ -295,8 +295,10 @@ export interface Topology<R = any> {
   readonly name: string
   readonly nodes: ReadonlyArray<Node<R>>
   readonly streams: ReadonlyArray<StreamDef<any>>
-  /** Provides every service the nodes need; built once per process. */
-  readonly services: Layer.Layer<R, unknown, never>
+  /** Provides every service the nodes need (checked against `R` by `topology()`); built once per process. */
+  readonly services: Layer.Layer<any, unknown, never>
+  /** The services the nodes require; type-level only. */
+  readonly _R?: () => R
 }
 
 type NodeRequirements<N> = N extends Node<infer R> ? R : never

@@ -117,11 +117,13 @@ export const make = (options: RedisTransportOptions) =>
     yield* Effect.addFinalizer(() =>
       Effect.promise(() => Promise.all([...dedicated.values()].map((r) => r.quit().catch(() => r.disconnect()))))
     )
-    const connectionOf = (consumer: string): ScriptedRedis => {
-      let conn = dedicated.get(consumer)
+    /** Consumer names are unique within a group only: one process runs `0` of several operators. */
+    const connectionOf = (group: string, consumer: string): ScriptedRedis => {
+      const key = `${group}\u0000${consumer}`
+      let conn = dedicated.get(key)
       if (conn === undefined) {
         conn = connect()
-        dedicated.set(consumer, conn)
+        dedicated.set(key, conn)
       }
       return conn
     }
@@ -152,7 +154,7 @@ export const make = (options: RedisTransportOptions) =>
         }),
       exchange: (x) =>
         attempt("exchange", async () => {
-          const conn = x.read ? connectionOf(x.read.consumer) : shared
+          const conn = x.read ? connectionOf(x.read.group, x.read.consumer) : shared
           const pipe = conn.pipeline() as ScriptedPipeline
           const hasCommit = x.commit !== undefined && (x.commit.appends.length > 0 || x.commit.acks.length > 0)
           if (hasCommit) {
