@@ -2,6 +2,7 @@
  * The event envelope: one stream entry. Field names are the design's, one Redis field
  * each (so `redis-cli XRANGE` stays readable), the typed payload JSON-encoded in `data`.
  */
+import * as crypto from "node:crypto"
 import { createHash, randomUUID } from "node:crypto"
 import { Either, ParseResult, Schema } from "effect"
 import { DecodeError } from "./errors.ts"
@@ -16,6 +17,12 @@ export interface Envelope<A> {
   readonly version: number
   readonly correlationId: string
   readonly data: A
+}
+
+/** An envelope as an operator receives it: with the attempt it is on (1 = first delivery). */
+export interface Delivered<A> extends Envelope<A> {
+  /** Greater than 1 on a redelivery (a retry, or a takeover after a crash): its earlier effects may have happened. */
+  readonly attempt: number
 }
 
 /** A stream entry as the transport sees it: flat string fields. */
@@ -33,6 +40,32 @@ const EnvelopeFields = Schema.Struct({
   correlationId: Schema.String,
   data: Schema.String
 })
+
+type EnvelopeHead = typeof EnvelopeFields.Type
+
+const DIGITS = /^\d{1,15}$/
+
+/**
+ * The hot path's shortcut for `EnvelopeFields`: every field a string and a plain integer
+ * version give the very result the schema would; anything else is left to the schema,
+ * which also words the error.
+ */
+const wellFormed = (fields: Fields): Either.Either<EnvelopeHead, never> | undefined => {
+  const { eventType, eventId, timestamp, source, version, correlationId, data } = fields
+  if (
+    typeof eventType !== "string" ||
+    typeof eventId !== "string" ||
+    typeof timestamp !== "string" ||
+    typeof source !== "string" ||
+    typeof version !== "string" ||
+    typeof correlationId !== "string" ||
+    typeof data !== "string" ||
+    !DIGITS.test(version)
+  ) {
+    return undefined
+  }
+  return Either.right({ eventType, eventId, timestamp, source, version: Number(version), correlationId, data })
+}
 
 export interface EnvelopeCodec<A> {
   readonly encode: (envelope: Envelope<A>) => Fields
@@ -56,7 +89,7 @@ export const makeEnvelopeCodec = <A, I>(stream: string, schema: Schema.Schema<A,
       data: encodeData(envelope.data)
     }),
     decode: (fields) => {
-      const head = decodeFields(fields)
+      const head = wellFormed(fields) ?? decodeFields(fields)
       if (Either.isLeft(head)) return fail(`invalid envelope: ${ParseResult.TreeFormatter.formatErrorSync(head.left)}`)
       const data = decodeData(head.right.data)
       if (Either.isLeft(data)) return fail(`invalid ${stream} data: ${ParseResult.TreeFormatter.formatErrorSync(data.left)}`)
@@ -65,13 +98,17 @@ export const makeEnvelopeCodec = <A, I>(stream: string, schema: Schema.Schema<A,
   }
 }
 
+/** One-shot `crypto.hash` (Node >= 20.12) where there is one: the same digest without a Hash object per id. */
+const sha1Hex: (data: string) => string =
+  typeof crypto.hash === "function" ? (data) => crypto.hash("sha1", data, "hex") : (data) => createHash("sha1").update(data).digest("hex")
+
 /**
  * A stable uuid (v5 layout) derived from its parts. Outputs of an operator get ids derived
  * from the input's id, so a redelivered input produces the same output ids and sinks that
  * are idempotent by event id absorb the duplicate.
  */
 export const deriveEventId = (...parts: ReadonlyArray<string>): string => {
-  const hex = createHash("sha1").update(parts.join("\u0000")).digest("hex")
+  const hex = sha1Hex(parts.join("\u0000"))
   const variant = ((parseInt(hex.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(18, 20)}-${hex.slice(20, 32)}`
 }

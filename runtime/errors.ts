@@ -68,3 +68,14 @@ export const describeError = (error: unknown): string => {
   }
   return String(error)
 }
+
+/**
+ * A wait the failing service asked for (HTTP `Retry-After`), in ms, carried on the error
+ * or its cause as `retryAfterMs`. The worker waits at least this long before the next try.
+ */
+export const retryAfterMs = (error: unknown): number | undefined => {
+  const own = Predicate.hasProperty(error, "retryAfterMs") ? error.retryAfterMs : undefined
+  const cause = Predicate.hasProperty(error, "cause") ? error.cause : undefined
+  const carried = own ?? (Predicate.hasProperty(cause, "retryAfterMs") ? cause.retryAfterMs : undefined)
+  return typeof carried === "number" && Number.isFinite(carried) && carried > 0 ? carried : undefined
+}

@@ -11,10 +11,11 @@ import { Hono, type Context as HonoContext, type MiddlewareHandler } from "hono"
 import { cors } from "hono/cors"
 import { streamSSE } from "hono/streaming"
 import { deadLetterCount, drop, listDeadLetters, requeue, type Selection } from "./dlq.ts"
-import { describeError, isRetryable, NotFoundError } from "./errors.ts"
+import { deriveEventId, ENVELOPE_VERSION, makeEnvelopeCodec, newEventId } from "./envelope.ts"
+import { describeError, isRetryable, NotFoundError, PermanentError } from "./errors.ts"
 import type { Keys } from "./keys.ts"
 import { Metrics } from "./metrics.ts"
-import { toJson, type Topology } from "./topology.ts"
+import { type ApiContext, type Emission, readersOf, type RouteContext, type SourceNode, type StreamDef, toJson, type Topology } from "./topology.ts"
 import { Transport } from "./transport.ts"
 
 export const NodeStats = Schema.Struct({
@@ -248,6 +249,54 @@ export const makeHttpApp = (options: HttpOptions) =>
         return respond(c, Effect.map(run(t, keys, c.req.param("operator"), selection.right), (count) => ({ [action === "requeue" ? "requeued" : "dropped"]: count })))
       })
     }
+
+    const services = yield* Effect.runtime<never>()
+    const runWithServices = <A, E>(effect: Effect.Effect<A, E, any>) => Runtime.runPromiseExit(services)(effect as Effect.Effect<A, E, never>)
+
+    /** Appends as `runSource` does: event ids from emission keys, event time from emissions. */
+    const emitTo = <O>(emitter: string, target: StreamDef<O>) => {
+      const codec = makeEnvelopeCodec(target.name, target.schema)
+      const stream = keys.stream(target.name)
+      return (emissions: ReadonlyArray<Emission<O>>) =>
+        Effect.try({
+          try: () =>
+            emissions.map((e) => {
+              const eventId = e.key !== undefined ? deriveEventId(emitter, e.key) : newEventId()
+              return codec.encode({
+                eventType: target.eventType,
+                eventId,
+                timestamp: e.timestamp ?? new Date().toISOString(),
+                source: emitter,
+                version: ENVELOPE_VERSION,
+                correlationId: eventId,
+                data: e.data
+              })
+            }),
+          catch: (e) => new PermanentError({ message: `${emitter}: not a valid ${target.name} entry: ${describeError(e)}` })
+        }).pipe(
+          Effect.flatMap((entries) =>
+            entries.length === 0 ? Effect.succeed([]) : Effect.as(transport.append({ stream, entries }), entries.map((f) => f["eventId"]!))
+          ),
+          Effect.tap((ids) => Effect.sync(() => metrics.emitted.inc({ node: emitter }, ids.length)))
+        )
+    }
+
+    const routeContext = <O>(node: SourceNode<O, any>): RouteContext<O> => {
+      const groups = readersOf(t, node.to.name).map(keys.group)
+      const stream = keys.stream(node.to.name)
+      return {
+        emit: emitTo(node.name, node.to),
+        backlog: groups.length === 0 ? Effect.succeed(0) : transport.backlog([{ stream, groups }]),
+        run: (effect) => Runtime.runPromiseExit(runtime)(effect)
+      }
+    }
+    for (const node of t.nodes) if (node._tag === "Source" && node.routes !== undefined) node.routes(app, routeContext(node))
+    const apiContext: ApiContext = {
+      run: runWithServices,
+      emit: (emitter, target, emissions) => emitTo(emitter, target)(emissions),
+      requireToken: auth
+    }
+    for (const routes of t.api ?? []) routes(app, apiContext)
 
     options.mount?.(app)
     app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404))

@@ -106,7 +106,8 @@ const EMBEDDED_HOST = "127.0.0.1"
  * other tools can read while the app is connected, and give the app's own client exactly one,
  * because a second one would add no parallelism. The trade-offs, inherent to the package:
  * - all connections share ONE session: a `SET`, a temp table or a prepared statement made on
- *   one is visible to the others;
+ *   one is visible to the others (a `SET DateStyle` in psql changes the text the app's client
+ *   parses), while startup parameters are ignored (the session stays UTF8);
  * - a client idling inside `BEGIN` stalls every other client until it commits or disconnects
  *   (a disconnect rolls it back);
  * - the queue interleaves at message, not Sync, boundaries, so outside a transaction another
@@ -185,8 +186,7 @@ const startEmbedded = (
           user: "postgres",
           database: "postgres",
           ssl: false,
-          max: 1,
-          connection: { application_name: "desainz" }
+          max: 1
         })
       ),
       (client) => Effect.promise(() => client.end({ timeout: 5 }))

@@ -10,8 +10,8 @@
  */
 import { hostname } from "node:os"
 import { Deferred, Duration, Effect, Either, Fiber, Schedule } from "effect"
-import { deriveEventId, type EnvelopeCodec, type Envelope, type Fields, makeEnvelopeCodec, newEventId, ENVELOPE_VERSION } from "./envelope.ts"
-import { describeError, isRetryable, TopologyError } from "./errors.ts"
+import { type Delivered, deriveEventId, type EnvelopeCodec, type Fields, makeEnvelopeCodec, newEventId, ENVELOPE_VERSION } from "./envelope.ts"
+import { describeError, isRetryable, retryAfterMs, TopologyError } from "./errors.ts"
 import { type Keys, makeKeys } from "./keys.ts"
 import { Metrics, type RuntimeMetrics } from "./metrics.ts"
 import {
@@ -252,7 +252,7 @@ const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>) =>
     }
 
     const work: Array<Delivery> = []
-    const envelopes: Array<Envelope<any>> = []
+    const envelopes: Array<Delivered<any>> = []
     for (const d of batch) {
       const target = d.fields[REQUEUED_FOR]
       if (target !== undefined && target !== op.name) {
@@ -270,11 +270,14 @@ const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>) =>
         continue
       }
       work.push(d)
-      envelopes.push(decoded.right)
+      envelopes.push({ ...decoded.right, attempt: d.deliveries })
     }
 
     const results = envelopes.length > 0 ? yield* op.handle(envelopes) : []
     const firstOutput = op.to[0]?.name
+    // Counted here and recorded once per batch: a metric update is a label lookup.
+    let emitted = 0
+    let processed = 0
     for (let i = 0; i < work.length; i++) {
       const d = work[i]!
       const input = envelopes[i]!
@@ -297,10 +300,10 @@ const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>) =>
               data: o.data
             })
           )
-          metrics.emitted.inc({ node: op.name })
+          emitted++
         })
         acks.push(d.id)
-        metrics.processed.inc(labels)
+        processed++
         continue
       }
       metrics.failed.inc(labels)
@@ -308,11 +311,15 @@ const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>) =>
       if (!isRetryable(result.error)) dead(d, message, "permanent")
       else if (d.deliveries >= op.settings.maxAttempts) dead(d, message, "max-attempts")
       else {
-        c.retries.set(d.id, { due: Date.now() + backoffDelayMs(op.settings, d.deliveries) })
+        // A service's Retry-After is honoured, short of letting another consumer claim the entry.
+        const wait = Math.max(backoffDelayMs(op.settings, d.deliveries), Math.min(retryAfterMs(result.error) ?? 0, op.settings.claimIdleMs / 2))
+        c.retries.set(d.id, { due: Date.now() + wait })
         metrics.retried.inc(labels)
         yield* Effect.logDebug(`operator ${op.name}: attempt ${d.deliveries} of ${d.id} failed: ${message}`)
       }
     }
+    if (emitted > 0) metrics.emitted.inc({ node: op.name }, emitted)
+    if (processed > 0) metrics.processed.inc(labels, processed)
     const seconds = (performance.now() - started) / 1000
     metrics.processingSeconds.observe(labels, seconds, batch.length)
     return { appends: appendsOf(out), acks: [{ stream: c.input, group: c.group, ids: acks }] } satisfies Commit
@@ -381,7 +388,7 @@ const runSource = (t: Topology<any>, keys: Keys, src: SourceNode<any, any>, stop
           failures = 0
           yield* sleepUnlessStopped(stop, Duration.toMillis(src.every))
         } else {
-          yield* sleepUnlessStopped(stop, backoffDelayMs(s, failures))
+          yield* sleepUnlessStopped(stop, Math.max(backoffDelayMs(s, failures), retryAfterMs(polled.left) ?? 0))
         }
         continue
       }
