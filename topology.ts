@@ -1,22 +1,86 @@
 /**
  * The pipeline, declared. Edit this file to add a source or tune an operator;
- * `npx desainz topology` shows the result.
+ * `npx desainz topology` prints the result. Each stream carries one schema, and each
+ * operator is wired `{ from, to }`: connecting a stream of the wrong type does not compile.
  */
-import { Effect, Layer, Schema } from "effect"
-import { map, sink, source, stream, topology } from "./runtime/topology.ts"
+import { Layer } from "effect"
+import { ideasApi } from "./operators/api.ts"
+import { dedupe } from "./operators/dedupe.ts"
+import { enrich } from "./operators/enrich.ts"
+import { generate } from "./operators/generate.ts"
+import { listing } from "./operators/listing.ts"
+import { mockup } from "./operators/mockup.ts"
+import { prompt } from "./operators/prompt.ts"
+import { exportBundle } from "./operators/publishers/exportBundle.ts"
+import { review } from "./operators/review.ts"
+import { Artwork, GenerationRequest, Idea, Listing, MockupSet, Signal } from "./operators/schemas.ts"
+import { score } from "./operators/score.ts"
+import { DEFAULT_BLOCKED_TERMS, select } from "./operators/select.ts"
+import { services } from "./operators/services.ts"
+import { anniversaries } from "./operators/sources/anniversaries.ts"
+import { hackernews } from "./operators/sources/hackernews.ts"
+import { occasions } from "./operators/sources/occasions.ts"
+import * as RateLimit from "./operators/sources/rateLimit.ts"
+import { reddit } from "./operators/sources/reddit.ts"
+import { rss } from "./operators/sources/rss.ts"
+import { youtube } from "./operators/sources/youtube.ts"
+import { replay } from "./operators/sources/replay.ts"
+import { webhook } from "./operators/sources/webhook.ts"
+import type { RecordingFormat } from "./operators/recordings.ts"
+import { stream, topology } from "./runtime/topology.ts"
 
-const Tick = Schema.Struct({ n: Schema.Number, text: Schema.String })
+const env = process.env
+const list = (value: string | undefined) => (value ?? "").split(",").map((v) => v.trim()).filter(Boolean)
+/** Key prefix of every stream; two pipelines on one Redis need two names. */
+const NAME = env["TOPOLOGY_NAME"] ?? "desainz"
 
-const ticks = stream("demo.ticks", Tick, { maxLen: 10_000 })
-const shouted = stream("demo.shouted", Tick, { maxLen: 10_000 })
+// Streams: retention (maxLen) is how much history stays for inspection and replay.
+const signalsRaw = stream("signals.raw", Signal, { eventType: "signal.ingested", maxLen: 100_000 })
+const signalsUnique = stream("signals.unique", Signal, { eventType: "signal.unique", maxLen: 100_000 })
+const signalsEnriched = stream("signals.enriched", Signal, { eventType: "signal.enriched", maxLen: 100_000 })
+const ideasScored = stream("ideas.scored", Idea, { eventType: "idea.scored", maxLen: 100_000 })
+const ideasSelected = stream("ideas.selected", Idea, { eventType: "idea.selected", maxLen: 50_000 })
+const genRequests = stream("gen.requests", GenerationRequest, { eventType: "generation.requested", maxLen: 50_000 })
+const genImages = stream("gen.images", Artwork, { eventType: "artwork.generated", maxLen: 50_000 })
+const mockupsReady = stream("mockups.ready", MockupSet, { eventType: "mockup.generated", maxLen: 50_000 })
+const listingsDraft = stream("listings.draft", Listing, { eventType: "listing.drafted", maxLen: 50_000 })
+const listingsApproved = stream("listings.approved", Listing, { eventType: "listing.approved", maxLen: 50_000 })
+const listingsPublished = stream("listings.published", Listing, { eventType: "listing.published", maxLen: 50_000 })
 
-let n = 0
 export default topology({
-  name: "desainz",
+  name: NAME,
   nodes: [
-    source({ name: "ticker", to: ticks, every: "1 second", poll: Effect.sync(() => ({ emissions: [{ data: { n: ++n, text: `tick ${n}` } }] })) }),
-    map({ name: "shout", from: ticks, to: shouted, run: (t) => Effect.succeed({ ...t, text: t.text.toUpperCase() }) }),
-    sink({ name: "log", from: shouted, run: (t) => Effect.logDebug(t.text) })
+    // --- sources: one line each
+    ...(env["OCCASIONS"] === "off"
+      ? []
+      : [occasions({ countries: ["US"], niches: ["teachers", "nurses", "dog lovers"], defaultLeadDays: 45 }, { to: signalsRaw })]),
+    webhook({ sources: ["webhook", "zapier"] }, { to: signalsRaw }),
+    // Network sources: on when configured, so `npm start` needs no network.
+    ...(env["REDDIT_SUBREDDITS"]
+      ? [reddit({ subreddits: list(env["REDDIT_SUBREDDITS"]) as [string, ...Array<string>], listings: ["hot", "rising"] }, { to: signalsRaw })]
+      : []),
+    ...(env["YOUTUBE_API_KEY"] ? [youtube({ regions: ["US"] }, { to: signalsRaw })] : []),
+    ...(env["HACKERNEWS"] === "on" ? [hackernews({ list: "top", limit: 30 }, { to: signalsRaw })] : []),
+    ...list(env["RSS_FEEDS"]).map((url, i) => rss({ name: `rss-${i + 1}`, url, category: "search-trends", locale: "en-US" }, { to: signalsRaw })),
+    ...(env["ANNIVERSARIES"] === "on" ? [anniversaries({ lang: "en", types: ["selected", "events", "births"], leadDays: 30 }, { to: signalsRaw })] : []),
+    ...(env["REPLAY_FILE"]
+      ? [replay({ path: env["REPLAY_FILE"], format: (env["REPLAY_FORMAT"] ?? "jsonl") as RecordingFormat, speed: Number(env["REPLAY_SPEED"] ?? 3600) }, { to: signalsRaw })]
+      : []),
+
+    // --- signals -> ideas
+    dedupe({ ttl: "7 days", capacity: 1_000_000, falsePositiveRate: 0.001 }, { from: signalsRaw, to: signalsUnique }),
+    enrich({}, { from: signalsUnique, to: signalsEnriched }),
+    score({ freshnessHalfLifeHours: 48 }, { from: signalsEnriched, to: ideasScored }),
+    select({ minScore: 0.25, blockedTerms: DEFAULT_BLOCKED_TERMS }, { from: ideasScored, to: ideasSelected }),
+
+    // --- ideas -> artwork -> listings
+    prompt({ engine: "procedural" }, { from: ideasSelected, to: genRequests }),
+    generate({ from: genRequests, to: genImages }),
+    mockup({ colorways: ["black", "white"], variants: ["front"] }, { from: genImages, to: mockupsReady }),
+    listing({ marketplace: "export", priceCents: 2499 }, { from: mockupsReady, to: listingsDraft }),
+    review({ autoApproveAbove: Number(env["REVIEW_AUTO_APPROVE"] ?? 0.45) }, { from: listingsDraft, to: listingsApproved }),
+    exportBundle({ from: listingsApproved, to: listingsPublished })
   ],
-  services: Layer.empty
+  services: Layer.mergeAll(services(NAME), RateLimit.layer(NAME)),
+  api: [ideasApi({ approved: listingsApproved })]
 })

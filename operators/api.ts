@@ -1,0 +1,116 @@
+/**
+ * The application's HTTP routes: the idea review list, approve / reject (the human side
+ * of the review gate), and read-only access to generated assets for the UI.
+ */
+import { Cause, Effect, Exit, Option, ParseResult, Schema } from "effect"
+import type { Context as HonoContext } from "hono"
+import { BlobNotFound, BlobStore, validateBlobKey } from "../runtime/blobs.ts"
+import { describeError, isRetryable } from "../runtime/errors.ts"
+import type { ApiRoutes, StreamDef } from "../runtime/topology.ts"
+import { mockupKey } from "./blobKeys.ts"
+import { Listing } from "./schemas.ts"
+import { IdeaStatus, ReviewStatus, Store } from "./store.ts"
+
+const IdeasQuery = Schema.Struct({
+  status: Schema.optional(IdeaStatus),
+  review: Schema.optional(ReviewStatus),
+  limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)), { default: () => 100 })
+})
+
+const IdeaId = Schema.UUID.annotations({ message: () => "idea id must be a uuid" })
+
+const CONTENT_TYPES: Record<string, string> = { png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg", json: "application/json", csv: "text/csv", tif: "image/tiff" }
+/** Blob prefixes the UI may read: generated assets and export bundles. */
+const READABLE = ["generated-mockups/", "published-assets/"]
+
+const blobUrl = (key: string) => `/blobs/${key.split("/").map(encodeURIComponent).join("/")}`
+
+export const ideasApi =
+  (io: { readonly approved: StreamDef<Listing> }): ApiRoutes =>
+  (app, ctx) => {
+    /** Runs a route's effect: failures become 4xx/5xx with their reason, never a crash. */
+    const respond = async (c: HonoContext, effect: Effect.Effect<object, unknown, any>) => {
+      const exit = await ctx.run(effect)
+      if (Exit.isSuccess(exit)) return c.json(exit.value)
+      const error = Cause.squash(exit.cause)
+      const status = (error as { status?: number }).status ?? (isRetryable(error) ? 503 : 400)
+      return c.json({ error: describeError(error) }, status as 400)
+    }
+    const httpError = (status: number, message: string) => Object.assign(new Error(message), { status, retryable: false })
+    const parseId = (raw: string) =>
+      Effect.mapError(Schema.decodeUnknown(IdeaId)(raw), (e) => httpError(400, ParseResult.TreeFormatter.formatErrorSync(e)))
+
+    app.get("/api/ideas", (c) =>
+      respond(
+        c,
+        Effect.gen(function* () {
+          const query = yield* Effect.mapError(Schema.decodeUnknown(IdeasQuery)(c.req.query()), (e) =>
+            httpError(400, ParseResult.TreeFormatter.formatErrorSync(e))
+          )
+          const cards = yield* (yield* Store).ideaCards(query)
+          const ideas = yield* Effect.forEach(cards, (card) =>
+            Effect.gen(function* () {
+              const mockups = yield* Effect.forEach(card.mockups, (m) =>
+                Effect.map(mockupKey(card.ideaId, m.variant, m.colorway, "jpg"), (key) => ({ variant: m.variant, colorway: m.colorway, url: blobUrl(key) }))
+              )
+              return {
+                ...card,
+                keyPhrase: card.title,
+                printFileUrl: card.printFileKey === null ? undefined : blobUrl(card.printFileKey),
+                mockups
+              }
+            })
+          )
+          return { ideas }
+        })
+      )
+    )
+
+    app.post("/api/ideas/:id/approve", ctx.requireToken, (c) =>
+      respond(
+        c,
+        Effect.gen(function* () {
+          const ideaId = yield* parseId(c.req.param("id"))
+          const store = yield* Store
+          const parked = yield* store.parkedDraft(ideaId)
+          if (Option.isNone(parked)) {
+            const known = yield* store.setReviewStatus(ideaId, "approved")
+            if (!known) return yield* Effect.fail(httpError(404, `no idea ${ideaId}`))
+            return { ideaId, reviewStatus: "approved", published: false, note: "no listing draft was waiting; it will publish when drafted" }
+          }
+          const draft = yield* Effect.mapError(Schema.decodeUnknown(Listing)(parked.value), (e) =>
+            httpError(500, `stored draft of ${ideaId} is unreadable: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
+          )
+          yield* store.setReviewStatus(ideaId, "approved")
+          // Keyed by idea: approving twice emits one event id, which publish absorbs.
+          yield* ctx.emit("review", io.approved, [{ data: draft, key: `approved:${ideaId}` }])
+          return { ideaId, reviewStatus: "approved", published: true }
+        })
+      )
+    )
+
+    app.post("/api/ideas/:id/reject", ctx.requireToken, (c) =>
+      respond(
+        c,
+        Effect.gen(function* () {
+          const ideaId = yield* parseId(c.req.param("id"))
+          const store = yield* Store
+          if (!(yield* store.setReviewStatus(ideaId, "rejected"))) return yield* Effect.fail(httpError(404, `no idea ${ideaId}`))
+          yield* store.setIdeaStatus(ideaId, "archived")
+          return { ideaId, reviewStatus: "rejected" }
+        })
+      )
+    )
+
+    app.get("/blobs/*", async (c) => {
+      const key = decodeURIComponent(c.req.path.slice("/blobs/".length))
+      if (!READABLE.some((p) => key.startsWith(p))) return c.json({ error: `only ${READABLE.join(", ")} are served` }, 404)
+      const exit = await ctx.run(Effect.flatMap(validateBlobKey(key), (k) => Effect.flatMap(BlobStore, (b) => b.get(k))))
+      if (Exit.isSuccess(exit)) {
+        const type = CONTENT_TYPES[key.split(".").pop()!.toLowerCase()] ?? "application/octet-stream"
+        return c.body(Buffer.from(exit.value), 200, { "content-type": type, "cache-control": "private, max-age=300" })
+      }
+      const error = Cause.squash(exit.cause)
+      return c.json({ error: describeError(error) }, error instanceof BlobNotFound ? 404 : isRetryable(error) ? 503 : 400)
+    })
+  }
