@@ -5,12 +5,15 @@
  *   topology [--json]              the graph, readable or as JSON
  *   dlq list|requeue|drop <node>   dead letters (Redis directly; else the running server's API)
  */
+import { writeFile } from "node:fs/promises"
 import { parseArgs } from "node:util"
 import { Cause, Effect, Option, Redacted } from "effect"
 import { loadTopology, loggerLayer, run } from "./app.ts"
 import { RuntimeConfig, transportLayer } from "./config.ts"
 import { drop, listDeadLetters, requeue, type Selection } from "./dlq.ts"
 import { describeError } from "./errors.ts"
+import { renderNomad } from "./nomad.ts"
+import { migrate, Sql } from "./sql.ts"
 import { makeKeys } from "./keys.ts"
 import { toJson, toText, type Topology } from "./topology.ts"
 import type { Transport } from "./transport.ts"
@@ -21,9 +24,13 @@ const USAGE = `usage: desainz <command> [options]
 
 commands:
   start   [--topology FILE] [--port N]            run every node and the HTTP server
+  serve   [--topology FILE] [--port N]            the HTTP API and UI only, no nodes (a separate API tier)
   worker  --only NODE[,NODE...] [--topology FILE] [--port N]
                                                   run some nodes (HTTP only with --port)
   topology [--json] [--topology FILE]             print the graph
+  migrate                                         apply sql/ migrations (DATABASE_URL, else ./.data/pg)
+  render nomad [--image IMG] [--out FILE] [--gpu NODE ...]
+                                                  write the Nomad job for the topology
   dlq list    NODE [--count N]                    show dead letters, newest first
   dlq requeue NODE (--id ID ... | --all)          put dead letters back on the input stream
   dlq drop    NODE (--id ID ... | --all)          delete dead letters
@@ -39,6 +46,9 @@ const options = {
   count: { type: "string" },
   id: { type: "string", multiple: true },
   all: { type: "boolean", default: false },
+  image: { type: "string" },
+  out: { type: "string" },
+  gpu: { type: "string", multiple: true },
   help: { type: "boolean", short: "h", default: false }
 } as const
 
@@ -115,6 +125,8 @@ export const main = (argv: ReadonlyArray<string>) =>
     switch (command) {
       case "start":
         return yield* run({ topology: t, http: true, port })
+      case "serve":
+        return yield* run({ topology: t, only: [], http: true, port })
       case "worker": {
         const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean)
         if (!only?.length) throw new UsageError(`worker needs --only NODE[,NODE...], from: ${t.nodes.map((n) => n.name).join(", ")}`)
@@ -122,6 +134,27 @@ export const main = (argv: ReadonlyArray<string>) =>
       }
       case "topology":
         return yield* print(values.json ? toJson(t) : toText(t))
+      case "render": {
+        if (rest[0] !== "nomad") throw new UsageError('render needs a target: "render nomad"')
+        const gpu = values.gpu ?? []
+        const unknown = gpu.filter((g) => !t.nodes.some((n) => n.name === g))
+        if (unknown.length > 0) throw new UsageError(`--gpu ${unknown.join(", ")}: no such node`)
+        const hcl = renderNomad(toJson(t), {
+          image: values.image ?? "desainz:latest",
+          datacenters: ["dc1"],
+          variablesPath: `nomad/jobs/${t.name}`,
+          cpuMhz: 500,
+          memoryMb: 768,
+          gpuNodes: gpu
+        })
+        if (values.out === undefined) return yield* print(hcl)
+        yield* Effect.promise(() => writeFile(values.out!, hcl))
+        return yield* print(`wrote ${values.out}`)
+      }
+      case "migrate": {
+        const applied = yield* migrate().pipe(Effect.provide(Sql.layerConfig))
+        return yield* print(applied.length === 0 ? "up to date" : applied.map((m) => `applied ${m.version} ${m.name}`).join("\n"))
+      }
       case "dlq":
         return yield* dlqCommand(t, rest[0], rest[1], values)
       default:

@@ -53,9 +53,9 @@ export interface WorkerOptions {
 
 export const consumerPrefix = (): string => process.env["DESAINZ_CONSUMER"] ?? `${hostname()}-${process.pid}`
 
-/** Selects the nodes named in `only`, failing with the valid names when one is unknown. */
+/** Selects the nodes named in `only` (all when absent, none when empty), failing with the valid names when one is unknown. */
 export const selectNodes = (t: Topology<any>, only: ReadonlyArray<string> | undefined) => {
-  if (only === undefined || only.length === 0) return t.nodes
+  if (only === undefined) return t.nodes
   const known = new Set(t.nodes.map((n) => n.name))
   const unknown = only.filter((n) => !known.has(n))
   if (unknown.length > 0) {
