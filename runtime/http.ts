@@ -62,13 +62,17 @@ export const Snapshot = Schema.Struct({
 })
 export type Snapshot = typeof Snapshot.Type
 
-/** Builds snapshots; rates are measured against the previous snapshot it built. */
-export const makeSnapshotter = (t: Topology<any>, keys: Keys) =>
+/**
+ * Builds snapshots; rates are measured against the previous snapshot it built. Callers
+ * within `reuseMs` of the last one share it, so many SSE clients cost one set of reads.
+ */
+export const makeSnapshotter = (t: Topology<any>, keys: Keys, reuseMs = 250) =>
   Effect.gen(function* () {
     const transport = yield* Transport
     const m = yield* Metrics
     let previous: { at: number; counts: Map<string, { done: number; failed: number }> } | undefined
-    return Effect.gen(function* () {
+    let last: Snapshot | undefined
+    const build = Effect.gen(function* () {
       const now = Date.now()
       const counts = new Map<string, { done: number; failed: number }>()
       const streams = yield* Effect.forEach(t.streams, (s) =>
@@ -108,8 +112,10 @@ export const makeSnapshotter = (t: Topology<any>, keys: Keys) =>
         })
       )
       previous = { at: now, counts }
-      return { time: new Date(now).toISOString(), topology: t.name, transport: transport.kind, nodes, streams } satisfies Snapshot
+      last = { time: new Date(now).toISOString(), topology: t.name, transport: transport.kind, nodes, streams }
+      return last
     })
+    return Effect.suspend(() => (last !== undefined && previous !== undefined && Date.now() - previous.at < reuseMs ? Effect.succeed(last) : build))
   })
 
 const SelectionBody = Schema.Union(
