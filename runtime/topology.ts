@@ -4,7 +4,7 @@
  * connected (`{ from, to }`), so a stream whose type does not match an operator's input
  * or output is a compile error at the line in `topology.ts` that wires it.
  */
-import { Cause, Duration, Effect, Either, type Exit, Layer, ParseResult, Schema } from "effect"
+import { Cause, Duration, Effect, Either, type Exit, Fiber, Layer, ParseResult, Schema } from "effect"
 import type { Hono, MiddlewareHandler } from "hono"
 import type { Delivered } from "./envelope.ts"
 import type { Metrics } from "./metrics.ts"
@@ -162,10 +162,10 @@ const perItem = <I, O, E, R>(
     )
   return (batch) => {
     if (concurrency <= 1 || batch.length <= 1) return Effect.forEach(batch, one)
-    // `concurrency` lanes that each take the next entry when done, rather than
-    // `Effect.forEach({ concurrency })`, which forks a fiber per entry: the same bound on
-    // entries in flight, at a fraction of the cost for quick operators (measured by
-    // `npm run bench -- runtime`).
+    // `concurrency` lanes (fibers) that each take the next entry when done: the same bound
+    // on entries in flight as `Effect.forEach({ concurrency })`, which forks a fiber per
+    // entry and costs a quick operator several times its own work (`npm run bench -- runtime`).
+    // Lanes are plain forks joined in turn; `Effect.all({ concurrency })` costs more again.
     return Effect.suspend(() => {
       const results = new Array<ItemResult<O>>(batch.length)
       let next = 0
@@ -179,34 +179,48 @@ const perItem = <I, O, E, R>(
         },
         step: () => undefined
       })
-      const lanes = Array.from({ length: Math.min(concurrency, batch.length) }, () => lane)
-      return Effect.as(Effect.all(lanes, { concurrency: "unbounded", discard: true }), results)
+      const lanes = Math.min(concurrency, batch.length)
+      return Effect.gen(function* () {
+        const forked: Array<Fiber.RuntimeFiber<void>> = []
+        for (let n = 1; n < lanes; n++) forked.push(yield* Effect.fork(lane))
+        yield* lane
+        for (const fiber of forked) yield* Fiber.join(fiber)
+        return results
+      })
     })
   }
 }
 
+/** The node every operator constructor returns, around its batch handler. */
+const operatorNode = <I, O, R>(
+  options: OperatorOptions<I, O>,
+  kind: string,
+  handler: (settings: OperatorSettings) => BatchHandler<I, O, R>
+): OperatorNode<I, O, R> => {
+  const settings = resolveSettings(options.settings)
+  return {
+    _tag: "Operator",
+    name: options.name,
+    kind: options.kind ?? kind,
+    from: options.from,
+    to: toList(options.to),
+    settings,
+    config: options.config,
+    handle: handler(settings)
+  }
+}
 
 /** One input, any number of outputs (filter, split, enrich). */
 export const flatMap = <I, O, E, R>(
   options: OperatorOptions<I, O> & {
     readonly run: (data: I, envelope: Delivered<I>) => Effect.Effect<ReadonlyArray<O | Output<O>>, E, R>
   }
-): OperatorNode<I, O, R> => {
-  const settings = resolveSettings(options.settings)
-  const to = toList(options.to)
-  return {
-    _tag: "Operator",
-    name: options.name,
-    kind: options.kind ?? "flatMap",
-    from: options.from,
-    to,
-    settings,
-    config: options.config,
-    handle: perItem(settings.concurrency, (envelope) =>
+): OperatorNode<I, O, R> =>
+  operatorNode(options, "flatMap", (settings) =>
+    perItem(settings.concurrency, (envelope) =>
       Effect.map(options.run(envelope.data, envelope), (outputs) => outputs.map((o) => asOutput(o)))
     )
-  }
-}
+  )
 
 /** One input, one output. */
 export const map = <I, O, E, R>(
@@ -238,33 +252,20 @@ export const batch = <I, O, E, R>(
       batch: ReadonlyArray<Delivered<I>>
     ) => Effect.Effect<ReadonlyArray<ReadonlyArray<O | Output<O>> | EntryFailure>, E, R>
   }
-): OperatorNode<I, O, R> => {
-  const settings = resolveSettings(options.settings)
-  const to = toList(options.to)
-  return {
-    _tag: "Operator",
-    name: options.name,
-    kind: options.kind ?? "batch",
-    from: options.from,
-    to,
-    settings,
-    config: options.config,
-    handle: (entries) =>
-      options.run(entries).pipe(
-        Effect.map((perEntry) =>
-          entries.map((_, i): ItemResult<O> => {
-            const result = perEntry[i] ?? []
-            return isEntryFailure(result)
-              ? { _tag: "Fail", error: result.error }
-              : { _tag: "Emit", outputs: result.map((o) => asOutput(o)) }
-          })
-        ),
-        Effect.catchAllCause((cause) =>
-          Effect.succeed(entries.map((): ItemResult<O> => ({ _tag: "Fail", error: Cause.squash(cause) })))
-        )
-      )
-  }
-}
+): OperatorNode<I, O, R> =>
+  operatorNode(options, "batch", () => (entries) =>
+    options.run(entries).pipe(
+      Effect.map((perEntry) =>
+        entries.map((_, i): ItemResult<O> => {
+          const result = perEntry[i] ?? []
+          return isEntryFailure(result)
+            ? { _tag: "Fail", error: result.error }
+            : { _tag: "Emit", outputs: result.map((o) => asOutput(o)) }
+        })
+      ),
+      Effect.catchAllCause((cause) => Effect.succeed(entries.map((): ItemResult<O> => ({ _tag: "Fail", error: Cause.squash(cause) }))))
+    )
+  )
 
 /** Terminal operator: consumes its input, writes no stream (a store, a publisher, a metric). */
 export const sink = <I, E, R>(
@@ -371,6 +372,8 @@ export interface Topology<R = any> {
   readonly _R?: () => R
   /** Application routes on the HTTP server (review decisions, asset downloads). */
   readonly api?: ReadonlyArray<ApiRoutes> | undefined
+  /** Application commands of the CLI, by name. */
+  readonly commands?: Readonly<Record<string, Command>> | undefined
 }
 
 /** What the HTTP server hands the topology's `api` routes. */
@@ -389,6 +392,22 @@ export interface ApiContext {
 
 export type ApiRoutes = (app: Hono, context: ApiContext) => void
 
+/**
+ * A command the topology module adds to the CLI: `desainz <name> [args...]` (built-in
+ * commands keep their names). It gets every argument after its name except `--topology`,
+ * and brings its own services.
+ */
+export interface Command {
+  /** One line for `desainz help`. */
+  readonly summary: string
+  readonly run: (args: ReadonlyArray<string>) => Effect.Effect<void, unknown>
+}
+
+/** A wrong command line: the CLI prints the message and exits with status 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError"
+}
+
 type NodeRequirements<N> = N extends OperatorNode<any, any, infer R> ? R : N extends SourceNode<any, infer R> ? R : never
 
 /** Services the runtime itself provides to every node. */
@@ -404,6 +423,7 @@ export const topology = <const Nodes extends ReadonlyArray<Node<any>>>(definitio
   readonly nodes: Nodes
   readonly services: Layer.Layer<Exclude<NodeRequirements<Nodes[number]>, RuntimeProvided>, unknown, never>
   readonly api?: ReadonlyArray<ApiRoutes>
+  readonly commands?: Readonly<Record<string, Command>>
 }): Topology<NodeRequirements<Nodes[number]>> => {
   const streams = new Map<string, StreamDef<any>>()
   const note = (s: StreamDef<any>) => {
@@ -425,7 +445,8 @@ export const topology = <const Nodes extends ReadonlyArray<Node<any>>>(definitio
     nodes: definition.nodes,
     streams: [...streams.values()],
     services: definition.services,
-    api: definition.api
+    api: definition.api,
+    commands: definition.commands
   }
   validate(result)
   return result
@@ -436,6 +457,9 @@ export const validate = (t: Topology<any>): void => {
     throw new TopologyError({ message: `topology "${t.name}": ${message}` })
   }
   if (!/^[a-z][a-z0-9-]*$/.test(t.name)) fail(`name must be lowercase letters, digits and '-'`)
+  for (const name of Object.keys(t.commands ?? {})) {
+    if (!/^[a-z][a-z0-9-]*$/.test(name)) fail(`command name "${name}" must be lowercase letters, digits and '-'`)
+  }
   const names = new Set<string>()
   for (const node of t.nodes) {
     if (!/^[a-z][a-z0-9_-]*$/.test(node.name)) fail(`node name "${node.name}" must be lowercase letters, digits, '-' or '_'`)
