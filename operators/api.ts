@@ -1,6 +1,7 @@
 /**
  * The application's HTTP routes: the idea review list, approve / reject (the human side
- * of the review gate), and read-only access to generated assets for the UI.
+ * of the review gate), and read-only access to generated assets for the UI. Responses
+ * are typed with the UI's contract (`ui/src/contract.ts`), so the two cannot drift.
  */
 import { Cause, Effect, Exit, Option, ParseResult, Schema } from "effect"
 import type { Context as HonoContext } from "hono"
@@ -8,7 +9,8 @@ import { BlobNotFound, BlobStore, validateBlobKey } from "../runtime/blobs.ts"
 import { describeError, isRetryable } from "../runtime/errors.ts"
 import type { ApiRoutes, StreamDef } from "../runtime/topology.ts"
 import { mockupKey } from "./blobKeys.ts"
-import { Listing } from "./schemas.ts"
+import type { IdeaSummary, IdeasResponse } from "../ui/src/contract.ts"
+import { type Factors, Listing } from "./schemas.ts"
 import { IdeaStatus, ReviewStatus, Store } from "./store.ts"
 
 const IdeasQuery = Schema.Struct({
@@ -53,15 +55,24 @@ export const ideasApi =
               const mockups = yield* Effect.forEach(card.mockups, (m) =>
                 Effect.map(mockupKey(card.ideaId, m.variant, m.colorway, "jpg"), (key) => ({ variant: m.variant, colorway: m.colorway, url: blobUrl(key) }))
               )
+              const { url, ...signal } = card.signal
               return {
-                ...card,
+                ideaId: card.ideaId,
+                title: card.title,
                 keyPhrase: card.title,
-                printFileUrl: card.printFileKey === null ? undefined : blobUrl(card.printFileKey),
+                score: card.score,
+                factors: card.factors as unknown as Factors,
+                status: card.status,
+                reviewStatus: card.reviewStatus,
+                weightsVersion: card.weightsVersion,
+                createdAt: card.createdAt,
+                signal: url === null ? signal : { ...signal, url },
+                ...(card.printFileKey === null ? {} : { printFileUrl: blobUrl(card.printFileKey) }),
                 mockups
-              }
+              } satisfies IdeaSummary & { readonly weightsVersion: number }
             })
           )
-          return { ideas }
+          return { ideas } satisfies IdeasResponse
         })
       )
     )

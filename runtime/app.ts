@@ -12,6 +12,7 @@ import { TopologyError } from "./errors.ts"
 import { makeHttpApp, serveHttp } from "./http.ts"
 import { makeKeys } from "./keys.ts"
 import { Metrics } from "./metrics.ts"
+import { mountStatic } from "./static.ts"
 import type { Topology } from "./topology.ts"
 import type { Transport } from "./transport.ts"
 import { runWorker } from "./worker.ts"
@@ -80,7 +81,11 @@ export const run = (options: RunOptions) =>
           keys,
           token: config.token,
           corsOrigins: config.corsOrigins,
-          ...(options.mount ? { mount: options.mount } : {})
+          // `start` (all nodes) also serves the UI; application routes go first.
+          mount: (app) => {
+            options.mount?.(app)
+            if (options.only === undefined || options.only.length === 0) mountStatic()(app)
+          }
         })
         const port = options.port ?? config.port
         yield* serveHttp(app, { port, host: config.host })

@@ -1,0 +1,98 @@
+/**
+ * The message map between the server and the UI. Everything the runtime already defines
+ * is imported from it (type-only: erased from the bundle), so a change to `Snapshot`,
+ * `TopologyJson` or `DeadLetter` on the server is a type error here, not a blank panel.
+ *
+ * The ideas routes live in operators/api.ts, which types its responses with the
+ * contract below (in the domain's own types: `Factors`, `IdeaStatus`, `ReviewStatus`).
+ */
+import type { DeadLetter } from "../../runtime/dlq.ts"
+import type { NodeStats, Snapshot, StreamStats } from "../../runtime/http.ts"
+import type { TopologyJson } from "../../runtime/topology.ts"
+import type { Entry, StreamInfo } from "../../runtime/transport.ts"
+import type { Factors } from "../../operators/schemas.ts"
+import type { IdeaStatus, ReviewStatus } from "../../operators/store.ts"
+
+export type { DeadLetter, Entry, Factors, IdeaStatus, NodeStats, ReviewStatus, Snapshot, StreamInfo, StreamStats, TopologyJson }
+
+export type TopologyNode = TopologyJson["nodes"][number]
+export type TopologyStream = TopologyJson["streams"][number]
+export type GroupStats = StreamStats["groups"][number]
+
+export type FactorName = keyof Factors
+/** Display order of the score factors; `satisfies` keeps it in step with `Factors`. */
+export const FACTORS = ["freshness", "engagement", "novelty", "communityFit", "seasonality"] as const satisfies ReadonlyArray<FactorName>
+export const IDEA_STATUSES = ["queued", "mocked", "live", "archived"] as const satisfies ReadonlyArray<IdeaStatus>
+export const REVIEW_STATUSES = ["pending", "approved", "rejected"] as const satisfies ReadonlyArray<ReviewStatus>
+
+// ---------------------------------------------------------------------------------------
+// Responses of the runtime's routes (runtime/http.ts)
+
+/** `GET /api/streams/:stream/entries?count=N`, newest first. */
+export interface EntriesResponse {
+  readonly stream: string
+  readonly entries: ReadonlyArray<Entry>
+}
+
+/** `GET /api/dlq/:operator`, newest first. */
+export interface DeadLettersResponse {
+  readonly entries: ReadonlyArray<DeadLetter>
+}
+
+/** `POST /api/dlq/:operator/requeue|drop`. */
+export type DlqAction = "requeue" | "drop"
+export type DlqSelection = { readonly all: true } | { readonly ids: ReadonlyArray<string> }
+export type DlqActionResponse = { readonly requeued: number } | { readonly dropped: number }
+
+/** Every error response of the API. */
+export interface ApiErrorBody {
+  readonly error: string
+}
+
+// ---------------------------------------------------------------------------------------
+// The ideas routes (operators/api.ts)
+
+export interface IdeaSignal {
+  readonly source: string
+  readonly content: string
+  readonly url?: string
+  readonly capturedAt: string
+}
+
+export interface IdeaMockup {
+  readonly variant: string
+  readonly colorway: string
+  readonly url: string
+}
+
+export interface IdeaSummary {
+  readonly ideaId: string
+  readonly title: string
+  readonly keyPhrase: string
+  readonly score: number
+  readonly factors: Factors
+  readonly status: IdeaStatus
+  readonly reviewStatus: ReviewStatus
+  readonly signal: IdeaSignal
+  readonly createdAt: string
+  readonly printFileUrl?: string
+  readonly mockups: ReadonlyArray<IdeaMockup>
+}
+
+/** `GET /api/ideas?status=&review=&limit=N`, best score first. */
+export interface IdeasResponse {
+  readonly ideas: ReadonlyArray<IdeaSummary>
+}
+
+export interface IdeasQuery {
+  readonly status?: IdeaStatus
+  readonly review?: ReviewStatus
+  readonly limit?: number
+}
+
+/** `POST /api/ideas/:id/approve` and `/reject` (bearer token). */
+export type ReviewAction = "approve" | "reject"
+export interface ReviewResponse {
+  readonly ideaId: string
+  readonly reviewStatus: ReviewStatus
+}
