@@ -1,17 +1,18 @@
 /**
  * The walking skeleton end to end, as a user runs it: `desainz start` on Redis with the
  * embedded PGlite store and a local blob folder, fed a small recording. Asserts the rows
- * (through a real `psql`), the print files, the review gate, and that a second run of the
- * same input adds no rows and no files.
+ * (through a real `psql`), the print files, the review gate (approved in the UI, in
+ * headless Chromium), and that a second run of the same input adds no rows and no files.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process"
+import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
 import { promisify } from "node:util"
 import sharp from "sharp"
-import { afterAll, describe, expect, inject, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+import { launchChromium } from "../ui/support/chromium.ts"
 import { freePort } from "./support/redisServer.ts"
 import { uniqueName } from "./support/harness.ts"
 
@@ -21,6 +22,12 @@ const TOKEN = "e2e-token"
 const exec = promisify(execFile)
 
 const dir = mkdtempSync(join(tmpdir(), "desainz-e2e-"))
+const SHOTS = join(import.meta.dirname, "..", "test-results", "ui")
+// The server serves the built UI; `npm start` builds it, a spawned `desainz start` does not.
+beforeAll(() => {
+  mkdirSync(SHOTS, { recursive: true })
+  expect(spawnSync(process.execPath, [join(import.meta.dirname, "..", "ui", "ensure-built.mjs")], { stdio: "inherit" }).status).toBe(0)
+}, 180_000)
 const children: Array<ChildProcess> = []
 afterAll(() => children.forEach((c) => c.exitCode === null && c.kill("SIGKILL")))
 
@@ -118,12 +125,27 @@ describe("walking skeleton end to end (redis + PGlite + local blobs)", () => {
     expect(byPhrase["Plant Mom Energy"].mockups).toHaveLength(2)
     expect((await fetch(`${base}${byPhrase["Plant Mom Energy"].mockups[0].url}`)).headers.get("content-type")).toBe("image/jpeg")
 
-    // The human side of the review gate: refused without the token, then approved.
+    // The human side of the review gate: refused without the token, then approved by a
+    // person in the UI (real Chromium against this server), which the store records.
     const coffee = byPhrase["Coffee First, Code Later"].ideaId
     expect((await fetch(`${base}/api/ideas/${coffee}/approve`, { method: "POST" })).status).toBe(401)
     expect((await fetch(`${base}/api/ideas/not-a-uuid/approve`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(400)
-    const approved = await fetch(`${base}/api/ideas/${coffee}/approve`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } })
-    expect(await approved.json()).toMatchObject({ ideaId: coffee, reviewStatus: "approved", published: true })
+    const browser = await launchChromium()
+    try {
+      const page = await browser.context.newPage()
+      await page.goto(`${base}/`)
+      await page.evaluate(`sessionStorage.setItem("desainz.token", ${JSON.stringify(TOKEN)})`)
+      await page.goto(`${base}/#/ideas`)
+      const card = page.locator(`li[data-idea="${coffee}"]`)
+      await card.waitFor()
+      expect(await card.getByTestId("review-status").textContent()).toBe("pending")
+      await card.getByRole("button", { name: /Approve/ }).click()
+      await expect.poll(() => card.getByTestId("review-status").textContent(), { timeout: 20_000 }).toBe("approved")
+      await page.screenshot({ path: join(SHOTS, "e2e-ideas-approved.png"), fullPage: true })
+    } finally {
+      await browser.close()
+    }
+    expect(await psql(pgPort, `select review_status from ideas where id = '${coffee}'`)).toBe("approved")
     await waitFor("the approved listing publishes", async () => processed(await snapshot(base), "publish") === 2, 60_000)
 
     // A real Postgres client reads the embedded database while it runs.
