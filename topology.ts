@@ -27,6 +27,9 @@ import { youtube } from "./operators/sources/youtube.ts"
 import { replay } from "./operators/sources/replay.ts"
 import { webhook } from "./operators/sources/webhook.ts"
 import type { RecordingFormat } from "./operators/recordings.ts"
+import { backtestCommand } from "./operators/backtest/command.ts"
+import * as Embeddings from "./operators/embedder.ts"
+import * as ScoringState from "./operators/scoring/state.ts"
 import { stream, topology } from "./runtime/topology.ts"
 
 const env = process.env
@@ -47,13 +50,23 @@ const listingsDraft = stream("listings.draft", Listing, { eventType: "listing.dr
 const listingsApproved = stream("listings.approved", Listing, { eventType: "listing.approved", maxLen: 50_000 })
 const listingsPublished = stream("listings.published", Listing, { eventType: "listing.published", maxLen: 50_000 })
 
+// The niches served: occasions are crossed with them, and ideas scored for fit to them.
+const NICHES = [
+  { name: "teachers", keywords: ["teacher", "teaching", "classroom", "back to school"], subreddits: ["teachers"], hashtags: ["teacherlife"] },
+  { name: "nurses", keywords: ["nurse", "nursing", "scrubs", "night shift"], subreddits: ["nursing"], hashtags: ["nurselife"] },
+  { name: "dog lovers", keywords: ["dog", "dogs", "puppy", "dog mom"], subreddits: ["dogs", "aww"], hashtags: ["dogsofinstagram"] }
+]
+// One config for the live operators and `desainz backtest`, so a backtest scores as live does.
+const dedupeConfig = { ttl: "7 days", capacity: 1_000_000, falsePositiveRate: 0.001 }
+const scoring = { allowedLateness: "2 hours", freshness: { halfLifeHours: 48 }, communityFit: { niches: NICHES } }
+
 export default topology({
   name: NAME,
   nodes: [
     // --- sources: one line each
     ...(env["OCCASIONS"] === "off"
       ? []
-      : [occasions({ countries: ["US"], niches: ["teachers", "nurses", "dog lovers"], defaultLeadDays: 45 }, { to: signalsRaw })]),
+      : [occasions({ countries: ["US"], niches: NICHES.map((n) => n.name) as [string, ...Array<string>], defaultLeadDays: 45 }, { to: signalsRaw })]),
     webhook({ sources: ["webhook", "zapier"] }, { to: signalsRaw }),
     // Network sources: on when configured, so `npm start` needs no network.
     ...(env["REDDIT_SUBREDDITS"]
@@ -68,9 +81,9 @@ export default topology({
       : []),
 
     // --- signals -> ideas
-    dedupe({ ttl: "7 days", capacity: 1_000_000, falsePositiveRate: 0.001 }, { from: signalsRaw, to: signalsUnique }),
+    dedupe(dedupeConfig, { from: signalsRaw, to: signalsUnique }),
     enrich({}, { from: signalsUnique, to: signalsEnriched }),
-    score({ freshnessHalfLifeHours: 48 }, { from: signalsEnriched, to: ideasScored }),
+    score({ scoring }, { from: signalsEnriched, to: ideasScored }),
     select({ minScore: 0.25, blockedTerms: DEFAULT_BLOCKED_TERMS }, { from: ideasScored, to: ideasSelected }),
 
     // --- ideas -> artwork -> listings
@@ -81,6 +94,12 @@ export default topology({
     review({ autoApproveAbove: Number(env["REVIEW_AUTO_APPROVE"] ?? 0.45) }, { from: listingsDraft, to: listingsApproved }),
     exportBundle({ from: listingsApproved, to: listingsPublished })
   ],
-  services: Layer.mergeAll(services(NAME), RateLimit.layer(NAME)),
-  api: [ideasApi({ approved: listingsApproved })]
+  services: Layer.mergeAll(services(NAME), RateLimit.layer(NAME), ScoringState.layer(NAME), Embeddings.layerConfig),
+  api: [ideasApi({ approved: listingsApproved })],
+  commands: {
+    backtest: backtestCommand(
+      { topology: NAME, input: signalsEnriched, scoring, dedupe: dedupeConfig },
+      Layer.merge(services(NAME), Embeddings.layerConfig)
+    )
+  }
 })

@@ -1,118 +1,124 @@
 /**
- * Score: turns an enriched signal into a scored idea, S = Σ wᵢ·factorᵢ, with the current
- * weight version from the store (re-read every `weightsRefresh`, recorded on each idea).
+ * Score: turns enriched signals into scored ideas, S = Σ wᵢ·factorᵢ over freshness,
+ * engagement, novelty, community fit and seasonality (operators/scoring/), with the
+ * current weight version from the store (re-read every `weightsRefresh`, recorded on each
+ * idea). Each idea is stored with its per-factor breakdown and its embedding.
  *
- * Time is event time: "now" is the newest event time this scorer has seen (its
- * watermark), never the wall clock, so replaying a recording reproduces its scores.
+ * A near-duplicate of a recent idea (cosine at or above `novelty.mergeThreshold`) makes no
+ * new idea: it is recorded as a merge into that one (`idea_merges`, `ideas.merge_count`)
+ * and nothing is emitted.
+ *
+ * Time is event time throughout (see scoring/window.ts): a replay of the same stream
+ * yields the same scores, and any number of replicas score a signal as one would, as long
+ * as input stays within `allowedLateness` of event-time order (replicas included). Input
+ * beyond it is counted in `desainz_score_late_signals_total`: with that at 0, every signal
+ * was scored against complete history.
  */
-import { Duration, Effect, Schema } from "effect"
-import { decodeConfig, batch, type SettingsInput, type StreamDef } from "../runtime/topology.ts"
+import { Clock, Duration, Effect, Schema } from "effect"
+import { Metrics } from "../runtime/metrics.ts"
+import { batch, decodeConfig, type SettingsInput, type StreamDef } from "../runtime/topology.ts"
 import { ideaIdOf, keyPhraseOf, signalIdOf } from "./ideas.ts"
-import { type Factors, type Idea, type Signal, type Weights } from "./schemas.ts"
+import { contentHash } from "./normalize.ts"
+import type { Idea, Signal, Weights } from "./schemas.ts"
+import { fromStore, IdeaIndex } from "./scoring/ideaIndex.ts"
+import { combine, makeScorer, ScoringConfig, type ScoredSignal } from "./scoring/scorer.ts"
+import { DurationString } from "./sources/http.ts"
 import { Store } from "./store.ts"
 
 export const ScoreConfig = Schema.Struct({
-  freshnessHalfLifeHours: Schema.Number.pipe(Schema.positive()).annotations({
-    description: "hours after its event time at which a signal's freshness is 0.5",
-    default: 48
-  }),
-  engagementScale: Schema.Number.pipe(Schema.positive()).annotations({
-    description: "engagement per minute at which the engagement factor is 0.5",
-    default: 50
-  }),
-  weightsRefresh: Schema.DurationFromSelf.annotations({ description: "how often the weights are re-read from the store" })
+  scoring: Schema.optionalWith(ScoringConfig, { default: () => Schema.decodeUnknownSync(ScoringConfig)({}) }),
+  weightsRefresh: Schema.optionalWith(DurationString, { default: () => "30 seconds" }).annotations({
+    description: "how often the current weight version is re-read from the store"
+  })
 })
 export type ScoreConfig = typeof ScoreConfig.Type
 
-const HOUR = 3_600_000
-
-/** 1 at the event, 0.5 after one half-life, falling like a logistic decay after. */
-export const freshness = (hoursSince: number, halfLife: number): number => 2 / (1 + Math.exp((Math.max(0, hoursSince) / halfLife) * Math.log(3)))
-
-/** Saturating rate of (likes + comments + views) per minute since publication. */
-export const engagement = (signal: Signal, scale: number): number => {
-  const e = signal.engagement
-  const total = (e.likes ?? 0) + (e.comments ?? 0) + (e.views ?? 0) + Math.max(0, e.score ?? 0)
-  if (total === 0) return 0
-  const published = Date.parse(String(signal.metadata["publishedAt"] ?? "")) || Date.parse(signal.capturedAt)
-  const minutes = Math.max(1, (Date.parse(signal.capturedAt) - published) / 60_000)
-  const rate = total / minutes
-  return rate / (rate + scale)
+/** The idea a scored signal makes (its factors on the stream; the breakdown goes to the store). */
+export const ideaOf = (s: ScoredSignal, weights: { readonly version: number; readonly weights: Weights }): Idea => {
+  const keyPhrase = keyPhraseOf(s.signal.content)
+  return {
+    ideaId: s.ideaId,
+    signalId: signalIdOf(s.signal.contentHash ?? contentHash(s.signal)),
+    signal: s.signal,
+    keyPhrase,
+    title: keyPhrase,
+    ...(s.signal.category ? { niche: s.signal.category } : {}),
+    score: combine(s.factors, weights.weights),
+    factors: s.factors,
+    weightsVersion: weights.version
+  }
 }
 
-export const combine = (factors: Factors, weights: Weights): number =>
-  factors.freshness * weights.freshness +
-  factors.engagement * weights.engagement +
-  factors.novelty * weights.novelty +
-  factors.communityFit * weights.communityFit +
-  factors.seasonality * weights.seasonality
-
 export const score = (
-  config: Partial<Omit<typeof ScoreConfig.Type, "weightsRefresh">> & { readonly weightsRefresh?: Duration.DurationInput },
+  config: typeof ScoreConfig.Encoded,
   io: { readonly from: StreamDef<Signal>; readonly to: StreamDef<Idea> },
   settings?: SettingsInput
 ) => {
-  const c = decodeConfig("score", ScoreConfig, {
-    freshnessHalfLifeHours: 48,
-    engagementScale: 50,
-    ...config,
-    weightsRefresh: Duration.decode(config.weightsRefresh ?? "30 seconds")
-  })
-  let watermark = 0
-  let weights: { version: number; weights: Weights; readAt: number } | undefined
+  const c = decodeConfig("score", ScoreConfig, config)
+  const refreshMs = Duration.toMillis(Duration.decode(c.weightsRefresh))
+  const scorer = makeScorer(c.scoring)
+  let current: { readonly version: number; readonly weights: Weights; readonly readAt: number } | undefined
   return batch({
     name: "score",
     kind: "score",
     ...io,
     settings,
-    config: { ...c, weightsRefresh: Duration.format(c.weightsRefresh) },
+    config: c,
     run: (entries) =>
       Effect.gen(function* () {
         const store = yield* Store
-        if (weights === undefined || Date.now() - weights.readAt > Duration.toMillis(c.weightsRefresh)) {
-          const current = yield* store.currentWeights()
-          weights = { version: current.version, weights: current.weights, readAt: Date.now() }
+        const metrics = yield* Metrics
+        const now = yield* Clock.currentTimeMillis
+        if (current === undefined || now - current.readAt >= refreshMs) {
+          const latest = yield* store.currentWeights()
+          current = { version: latest.version, weights: latest.weights, readAt: now }
         }
-        const w = weights
-        const ideas = entries.map((e): Idea => {
-          const s = e.data
-          const at = Date.parse(s.capturedAt)
-          watermark = Math.max(watermark, at)
-          // A signal peaks at its event time; an occasion peaks on its date and stays fresh until then.
-          const peak = s.eventDate ? Date.parse(s.eventDate) : at
-          const factors: Factors = {
-            freshness: freshness((watermark - peak) / HOUR, c.freshnessHalfLifeHours),
-            engagement: engagement(s, c.engagementScale),
-            novelty: 0,
-            communityFit: 0,
-            seasonality: 0
-          }
-          const keyPhrase = keyPhraseOf(s.content)
-          return {
-            ideaId: ideaIdOf(e.correlationId),
-            signalId: signalIdOf(s.contentHash!),
-            signal: s,
-            keyPhrase,
-            title: keyPhrase,
-            ...(s.category ? { niche: s.category } : {}),
-            score: combine(factors, w.weights),
-            factors,
-            weightsVersion: w.version
-          }
-        })
-        yield* store.upsertIdeas(
-          ideas.map((i) => ({
-            id: i.ideaId,
-            signalId: i.signalId,
-            title: i.title,
-            description: i.signal.content,
-            embedding: null,
-            score: i.score,
-            factors: { ...i.factors },
-            weightsVersion: i.weightsVersion
-          }))
+        const weights = current
+        const batch = yield* scorer
+          .score(entries.map((e) => ({ id: e.correlationId, ideaId: ideaIdOf(e.correlationId), signal: e.data })))
+          .pipe(Effect.provideServiceEffect(IdeaIndex, fromStore))
+        const scored = batch.signals
+        const ideas = scored.map((s) => (s.mergeInto === undefined ? ideaOf(s, weights) : undefined))
+        yield* store.upsertScoredIdeas(
+          scored.flatMap((s, i) => {
+            const idea = ideas[i]
+            return idea === undefined
+              ? []
+              : [
+                  {
+                    id: idea.ideaId,
+                    signalId: idea.signalId,
+                    title: idea.title,
+                    description: s.signal.content,
+                    embedding: s.embedding,
+                    score: idea.score,
+                    factors: { ...s.factors, ...s.details },
+                    weightsVersion: idea.weightsVersion,
+                    eventAt: new Date(s.at)
+                  }
+                ]
+          })
         )
-        return ideas.map((i) => [i])
+        yield* store.recordMerges(
+          scored.flatMap((s) =>
+            s.mergeInto === undefined
+              ? []
+              : [
+                  {
+                    mergedId: s.ideaId,
+                    ideaId: s.mergeInto.ideaId,
+                    signalId: signalIdOf(s.signal.contentHash ?? contentHash(s.signal)),
+                    similarity: s.mergeInto.similarity,
+                    eventAt: new Date(s.at)
+                  }
+                ]
+          )
+        )
+        const late = (yield* scorer.late(batch)).filter(Boolean).length
+        if (late > 0) {
+          metrics.registry.counter("desainz_score_late_signals_total", "Signals whose state arrived after a scorer read past their event time").inc({ operator: "score" }, late)
+        }
+        return ideas.map((idea) => (idea === undefined ? [] : [idea]))
       })
   })
 }

@@ -132,6 +132,43 @@ export const BacktestRun = Schema.Struct({
 })
 export type BacktestRun = typeof BacktestRun.Type
 
+/** An idea as the scorer writes it: an `IdeaRow` and the event time of its signal. */
+export const ScoredIdeaRow = Schema.Struct({
+  ...IdeaRow.fields,
+  /** The signal's `capturedAt`: near-duplicate searches window on it. */
+  eventAt: Instant
+})
+export type ScoredIdeaRow = typeof ScoredIdeaRow.Type
+
+/** A near-duplicate signal folded into an existing idea instead of making its own. */
+export const MergeRow = Schema.Struct({
+  /** The idea id the signal would have had: a redelivered merge is recorded once. */
+  mergedId: Schema.UUID,
+  ideaId: Schema.UUID,
+  signalId: Schema.UUID,
+  similarity: Finite,
+  eventAt: Instant
+})
+export type MergeRow = typeof MergeRow.Type
+
+/** One nearest-idea search: ideas with event time in [from, to), other than `excludeId`. */
+export const NeighbourQuery = Schema.Struct({
+  embedding: Schema.Array(Finite),
+  from: Instant,
+  to: Instant,
+  excludeId: Schema.UUID,
+  limit: Schema.Int.pipe(Schema.between(1, 100))
+})
+export type NeighbourQuery = typeof NeighbourQuery.Type
+
+export const Neighbour = Schema.Struct({
+  id: Schema.UUID,
+  eventAt: Instant,
+  /** As stored (float32 values). */
+  embedding: Schema.Array(Finite)
+})
+export type Neighbour = typeof Neighbour.Type
+
 /** The weights scorers use until a learned set is promoted: recency and engagement only. */
 export const DEFAULT_WEIGHTS: Weights = { freshness: 0.5, engagement: 0.5, novelty: 0, communityFit: 0, seasonality: 0 }
 
@@ -189,6 +226,20 @@ export interface StoreService {
   readonly parkedDraft: (ideaId: string) => Effect.Effect<Option.Option<unknown>, SqlError>
   /** Ideas with their signal and mock-ups, for the UI's review list, best score first. */
   readonly ideaCards: (options: IdeaCardsOptions) => Effect.Effect<ReadonlyArray<IdeaCard>, SqlError>
+  /** `upsertIdeas` for the scorer: the same idempotent upsert, with each idea's event time. Returns rows inserted. */
+  readonly upsertScoredIdeas: (rows: ReadonlyArray<ScoredIdeaRow>) => Effect.Effect<number, SqlError>
+  /** New merges, each bumping its idea's `merge_count` once; a known merge is skipped. Returns merges recorded. */
+  readonly recordMerges: (rows: ReadonlyArray<MergeRow>) => Effect.Effect<number, SqlError>
+  /**
+   * Per query, up to `limit` ideas nearest to its embedding (cosine distance, pgvector), in
+   * one statement. Exact within the window: the search scans the window's ideas rather
+   * than the approximate HNSW index, so every replica and replay gets the same answer.
+   */
+  readonly nearestIdeas: (queries: ReadonlyArray<NeighbourQuery>) => Effect.Effect<ReadonlyArray<ReadonlyArray<Neighbour>>, SqlError>
+  /** Feedback totals per kind for the ideas made from the given signals, keyed by signal id. */
+  readonly feedbackBySignal: (
+    signalIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyMap<string, Readonly<Record<string, number>>>, SqlError>
 }
 
 export interface IdeaCardsOptions {
@@ -557,7 +608,117 @@ const make = Effect.gen(function* () {
       )
     })
 
+  const checkScored = validate(Schema.Array(ScoredIdeaRow), "upsertScoredIdeas")
+  const checkMerges = validate(Schema.Array(MergeRow), "recordMerges")
+  const checkQueries = validate(Schema.Array(NeighbourQuery), "nearestIdeas")
+  const decodeNeighbours = decodeRows(
+    Schema.Struct({ ord: Schema.Int, ...Neighbour.fields, embedding: Schema.parseJson(Schema.Array(Finite)) }),
+    "nearestIdeas"
+  )
+
+  // upsertIdeas with event_at in the same statement: a separate UPDATE would insert every
+  // row into the HNSW index a second time (event_at is indexed, so it is never a HOT update).
+  const upsertScoredIdeas: StoreService["upsertScoredIdeas"] = (input) =>
+    Effect.flatMap(checkScored(input), (rows) => {
+      const values = lastPerKey(rows, (r) => r.id).map((r) => ({
+        id: r.id,
+        signal_id: r.signalId,
+        title: r.title,
+        description: r.description,
+        embedding: r.embedding === null ? null : vectorLiteral(r.embedding),
+        score: r.score,
+        factors: json(r.factors),
+        weights_version: r.weightsVersion,
+        event_at: r.eventAt
+      }))
+      return batched("upsert scored ideas", values, 9, async (part) => {
+        const result = await sql`
+          insert into ideas ${sql(part, "id", "signal_id", "title", "description", "embedding", "score", "factors", "weights_version", "event_at")}
+          on conflict (id) do update set
+            title = excluded.title, description = excluded.description, embedding = excluded.embedding,
+            score = excluded.score, factors = excluded.factors, weights_version = excluded.weights_version,
+            event_at = excluded.event_at, updated_at = now()
+          where (ideas.title, ideas.description, ideas.embedding, ideas.score, ideas.factors, ideas.weights_version, ideas.event_at)
+            is distinct from
+            (excluded.title, excluded.description, excluded.embedding, excluded.score, excluded.factors, excluded.weights_version, excluded.event_at)
+          returning (xmax = 0) as inserted`
+        return insertedCount(result)
+      })
+    })
+
+  const recordMerges: StoreService["recordMerges"] = (input) =>
+    Effect.flatMap(checkMerges(input), (rows) =>
+      batched("record merges", lastPerKey(rows, (r) => r.mergedId), 5, async (part) => {
+        const [row] = await sql<Array<{ added: number }>>`
+          with added as (
+            insert into idea_merges (merged_id, idea_id, signal_id, similarity, event_at)
+            select * from unnest(${part.map((r) => r.mergedId)}::uuid[], ${part.map((r) => r.ideaId)}::uuid[],
+                                 ${part.map((r) => r.signalId)}::uuid[], ${part.map((r) => r.similarity)}::float8[],
+                                 ${part.map((r) => r.eventAt.toISOString())}::timestamptz[])
+            on conflict (merged_id) do nothing
+            returning idea_id
+          ), bumped as (
+            update ideas set merge_count = merge_count + c.n, updated_at = now()
+            from (select idea_id, count(*)::int as n from added group by idea_id) c
+            where ideas.id = c.idea_id
+          )
+          select count(*)::int as added from added`
+        return row?.added ?? 0
+      })
+    )
+
+  const nearestIdeas: StoreService["nearestIdeas"] = (input) =>
+    Effect.gen(function* () {
+      const queries = yield* checkQueries(input)
+      if (queries.length === 0) return []
+      const rows = yield* attempt("find nearest ideas", () =>
+        sql`
+          -- materialized: parse each query vector once, not once per idea it is compared with
+          with q as materialized (
+            select ord::int as ord, vec::vector as vec, from_at, to_at, exclude_id, lim
+            from unnest(${queries.map((q) => vectorLiteral(q.embedding))}::text[],
+                        ${queries.map((q) => q.from.toISOString())}::timestamptz[],
+                        ${queries.map((q) => q.to.toISOString())}::timestamptz[],
+                        ${queries.map((q) => q.excludeId)}::uuid[],
+                        ${queries.map((q) => q.limit)}::int[])
+              with ordinality as u(vec, from_at, to_at, exclude_id, lim, ord)
+          )
+          select q.ord, n.id, n.event_at as "eventAt", n.embedding::text as embedding
+          from q cross join lateral (
+            select i.id, i.event_at, i.embedding, i.embedding <=> q.vec as distance
+            from ideas i
+            where i.event_at >= q.from_at and i.event_at < q.to_at and i.id <> q.exclude_id and i.embedding is not null
+            -- "+ 0" keeps the planner off the HNSW index, which is approximate and filters after
+            -- the search: within an event-time window the exact scan is small and certain.
+            order by (i.embedding <=> q.vec) + 0, i.id
+            limit q.lim
+          ) n
+          order by q.ord, n.distance, n.id`
+      )
+      const found = yield* decodeNeighbours(rows)
+      const out: Array<Array<Neighbour>> = queries.map(() => [])
+      for (const { ord, ...neighbour } of found) out[ord - 1]?.push(neighbour)
+      return out
+    })
+
+  const feedbackBySignal: StoreService["feedbackBySignal"] = (signalIds) =>
+    attempt("read feedback by signal", async () => {
+      const out = new Map<string, Record<string, number>>()
+      if (signalIds.length === 0) return out
+      const rows = await sql<Array<{ signalId: string; kind: string; total: number }>>`
+        select i.signal_id as "signalId", f.kind, sum(f.value)::float8 as total
+        from feedback_events f join listings l on l.id = f.listing_id join ideas i on i.id = l.idea_id
+        where i.signal_id = any(${[...signalIds]}::uuid[])
+        group by 1, 2`
+      for (const r of rows) out.set(r.signalId, { ...out.get(r.signalId), [r.kind]: Number(r.total) })
+      return out
+    })
+
   return {
+    upsertScoredIdeas,
+    recordMerges,
+    nearestIdeas,
+    feedbackBySignal,
     parkForReview,
     parkedDraft,
     ideaCards,

@@ -4,6 +4,7 @@
  *   worker --only a,b              some nodes (scale one role out)
  *   topology [--json]              the graph, readable or as JSON
  *   dlq list|requeue|drop <node>   dead letters (Redis directly; else the running server's API)
+ * and whatever commands the topology module adds (`commands` in `topology({...})`).
  */
 import { writeFile } from "node:fs/promises"
 import { parseArgs } from "node:util"
@@ -15,10 +16,8 @@ import { describeError } from "./errors.ts"
 import { renderNomad } from "./nomad.ts"
 import { migrate, Sql } from "./sql.ts"
 import { makeKeys } from "./keys.ts"
-import { toJson, toText, type Topology } from "./topology.ts"
+import { toJson, toText, type Topology, UsageError } from "./topology.ts"
 import type { Transport } from "./transport.ts"
-
-export class UsageError extends Error {}
 
 const USAGE = `usage: desainz <command> [options]
 
@@ -37,6 +36,34 @@ commands:
 
 Without REDIS_URL the dlq commands talk to the running server (DESAINZ_URL,
 default http://127.0.0.1:8080; requeue/drop need DESAINZ_TOKEN).`
+
+/** Built-in commands win over a topology's command of the same name. */
+const BUILT_IN = new Set(["start", "serve", "worker", "topology", "render", "migrate", "dlq", "help"])
+
+/** USAGE, plus the commands the topology adds. */
+const usageOf = (t: Topology<any> | undefined): string => {
+  const extra = Object.entries(t?.commands ?? {})
+  return extra.length === 0
+    ? USAGE
+    : `${USAGE}\n\ncommands of topology "${t!.name}" (desainz <command> --help for options):\n${extra.map(([name, c]) => `  ${name.padEnd(46)}  ${c.summary}`).join("\n")}`
+}
+
+/**
+ * Splits off `--topology FILE` (the only option shared with topology commands) and returns
+ * the first remaining argument when it is not a built-in command.
+ */
+const topologyCommand = (argv: ReadonlyArray<string>) => {
+  const rest: Array<string> = []
+  let path = "topology.ts"
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === "--topology" && i + 1 < argv.length) path = argv[++i]!
+    else if (arg.startsWith("--topology=")) path = arg.slice("--topology=".length)
+    else rest.push(arg)
+  }
+  const [name, ...args] = rest
+  return name !== undefined && !name.startsWith("-") && !BUILT_IN.has(name) ? { path, name, args } : undefined
+}
 
 const options = {
   topology: { type: "string", default: "topology.ts" },
@@ -113,13 +140,21 @@ const dlqCommand = (t: Topology<any>, action: string | undefined, node: string |
 
 export const main = (argv: ReadonlyArray<string>) =>
   Effect.gen(function* () {
+    const custom = topologyCommand(argv)
+    if (custom !== undefined) {
+      const command = (yield* loadTopology(custom.path)).commands?.[custom.name]
+      if (command !== undefined) return yield* command.run(custom.args)
+    }
     const parsed = yield* Effect.try({
       try: () => parseArgs({ args: [...argv], options, allowPositionals: true, strict: true }),
       catch: (e) => new UsageError(e instanceof Error ? e.message : String(e))
     })
     const { values, positionals } = parsed
     const [command, ...rest] = positionals
-    if (values.help || command === undefined || command === "help") return yield* print(USAGE)
+    if (values.help || command === undefined || command === "help") {
+      // The topology's own commands are listed when it loads; help works without one too.
+      return yield* print(usageOf(yield* Effect.orElseSucceed(loadTopology(values.topology), () => undefined)))
+    }
     const port = positiveInt("port", values.port)
     const t = yield* loadTopology(values.topology)
     switch (command) {
@@ -158,7 +193,7 @@ export const main = (argv: ReadonlyArray<string>) =>
       case "dlq":
         return yield* dlqCommand(t, rest[0], rest[1], values)
       default:
-        throw new UsageError(`unknown command "${command}"\n\n${USAGE}`)
+        throw new UsageError(`unknown command "${command}"\n\n${usageOf(t)}`)
     }
   })
 

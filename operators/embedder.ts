@@ -1,0 +1,235 @@
+/**
+ * Text embeddings: one service, one layer per backend, chosen from configuration.
+ *
+ * - `EMBEDDINGS_URL` set: any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, Ollama,
+ *   vLLM, LiteLLM) through the `openai` client, with `EMBEDDINGS_MODEL`, the redacted
+ *   `EMBEDDINGS_API_KEY`, and `dimensions` = `EMBEDDING_DIM` (the `ideas.embedding` column).
+ * - unset: a built-in deterministic embedder that needs no network: signed feature hashing
+ *   of word unigrams and bigrams and character 3-5-grams into EMBEDDING_DIM dimensions,
+ *   L2-normalized. It knows no synonyms, but near-duplicate titles land close together,
+ *   which is what novelty, merging and niche affinity lean on, and a replay anywhere
+ *   embeds byte-identically.
+ *
+ * Both return float32 values (`Math.fround`), exactly what pgvector stores, so a vector
+ * read back from the store equals the one that was written and scores computed from either
+ * agree to the last bit. Calls are batched and cached by content hash in a bounded LRU.
+ */
+import { createHash } from "node:crypto"
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import OpenAI from "openai"
+import { describeError, PermanentError, RetryableError } from "../runtime/errors.ts"
+import { EmbeddingDim } from "../runtime/sql.ts"
+import { bloomHashes } from "./dedupe.ts"
+import { Lru, parseRetryAfter } from "./sources/http.ts"
+
+export type EmbedError = RetryableError | PermanentError
+
+export interface EmbedderShape {
+  /** Names the vectors' space: vectors of two models are never compared. */
+  readonly model: string
+  readonly dimensions: number
+  /** One unit vector per text, in order. */
+  readonly embed: (texts: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ReadonlyArray<number>>, EmbedError>
+}
+
+export class Embedder extends Context.Tag("desainz/Embedder")<Embedder, EmbedderShape>() {}
+
+/** Unit length in float32 (a zero vector stays zero: it is similar to nothing). */
+const normalized = (values: ArrayLike<number>): ReadonlyArray<number> => {
+  let norm = 0
+  for (let i = 0; i < values.length; i++) norm += values[i]! * values[i]!
+  norm = Math.sqrt(norm)
+  return Array.from(values, (v) => Math.fround(norm > 0 ? v / norm : 0))
+}
+
+/**
+ * Batching and caching around a backend call: repeated texts are embedded once, cached
+ * ones not at all, the rest in chunks of `batchSize`.
+ */
+const cached = (
+  model: string,
+  dimensions: number,
+  options: { readonly batchSize: number; readonly cacheSize: number },
+  call: (texts: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ReadonlyArray<number>>, EmbedError>
+): EmbedderShape => {
+  const cache = new Lru<ReadonlyArray<number>>(options.cacheSize)
+  const keyOf = (text: string) => createHash("sha1").update(`${model}\u0000${dimensions}\u0000${text}`).digest("base64")
+  return {
+    model,
+    dimensions,
+    embed: (texts) =>
+      Effect.gen(function* () {
+        const keys = texts.map(keyOf)
+        const found = new Map<string, ReadonlyArray<number>>()
+        const missing = new Map<string, string>()
+        keys.forEach((key, i) => {
+          const hit = cache.get(key)
+          if (hit !== undefined) found.set(key, hit)
+          else missing.set(key, texts[i]!)
+        })
+        const todo = [...missing]
+        for (let start = 0; start < todo.length; start += options.batchSize) {
+          const chunk = todo.slice(start, start + options.batchSize)
+          const vectors = yield* call(chunk.map(([, text]) => text))
+          chunk.forEach(([key], i) => {
+            found.set(key, vectors[i]!)
+            cache.set(key, vectors[i]!)
+          })
+        }
+        return keys.map((key) => found.get(key)!)
+      })
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Built-in: feature hashing
+
+/** Char n-grams outnumber words ~10:1; these weights keep words the main voice. */
+const WORD_WEIGHT = 1
+const BIGRAM_WEIGHT = 0.7
+const CHAR_WEIGHT = 0.25
+const WORD = /[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu
+
+/** The hashing embedder on one text: pure, synchronous, the same on every machine. */
+export const hashEmbedding = (text: string, dimensions: number): ReadonlyArray<number> => {
+  const vector = new Float64Array(dimensions)
+  const add = (feature: string, weight: number) => {
+    // Two independent 32-bit murmur3 hashes (the Bloom filter's): one picks the slot, one the sign.
+    const [slot, sign] = bloomHashes(feature, 2 ** 32)
+    vector[slot % dimensions]! += sign & 1 ? weight : -weight
+  }
+  const words = text.normalize("NFKC").toLowerCase().match(WORD) ?? []
+  words.forEach((word, i) => {
+    add(`w:${word}`, WORD_WEIGHT)
+    if (i > 0) add(`b:${words[i - 1]} ${word}`, BIGRAM_WEIGHT)
+  })
+  const padded = ` ${words.join(" ")} `
+  for (let n = 3; n <= 5; n++) {
+    for (let i = 0; i + n <= padded.length; i++) add(`c:${padded.slice(i, i + n)}`, CHAR_WEIGHT)
+  }
+  return normalized(vector)
+}
+
+export const HASHING_MODEL = "desainz-hashing-v1"
+
+export const makeHashing = (dimensions: number, cacheSize = 10_000): EmbedderShape =>
+  cached(HASHING_MODEL, dimensions, { batchSize: 1_000, cacheSize }, (texts) =>
+    Effect.sync(() => texts.map((t) => hashEmbedding(t, dimensions)))
+  )
+
+// ---------------------------------------------------------------------------------------
+// OpenAI-compatible endpoint
+
+export interface OpenAIEmbedderOptions {
+  /** API root including `/v1`, e.g. `https://api.openai.com/v1` or `http://127.0.0.1:11434/v1`. */
+  readonly baseURL: string
+  readonly model: string
+  readonly apiKey: Redacted.Redacted<string>
+  readonly dimensions: number
+  /** Texts per request. */
+  readonly batchSize?: number
+  readonly cacheSize?: number
+  readonly timeoutMs?: number
+}
+
+/**
+ * The shared vocabulary for a failed call: no connection, a timeout, 408, 409, 429 and 5xx
+ * are retryable (429/503 carrying the `Retry-After` wait, which the worker honours); any
+ * other 4xx is permanent (a wrong model, key or input: retrying cannot fix it).
+ */
+export const classifyEmbeddingError = (error: unknown, model: string): EmbedError => {
+  if (error instanceof RetryableError || error instanceof PermanentError) return error
+  if (error instanceof OpenAI.APIConnectionError) {
+    return new RetryableError({ message: `embeddings (${model}): no response: ${error.message}`, cause: error })
+  }
+  if (error instanceof OpenAI.APIError && typeof error.status === "number") {
+    const status = error.status
+    const wait = (status === 429 || status === 503) && error.headers ? parseRetryAfter(error.headers, Date.now()) : undefined
+    const message = `embeddings (${model}): HTTP ${status}: ${error.message}${wait !== undefined ? ` (retry after ${Math.ceil(wait / 1000)}s)` : ""}`
+    const cause = { status, ...(wait !== undefined ? { retryAfterMs: wait } : {}) }
+    return status === 408 || status === 409 || status === 429 || status >= 500
+      ? new RetryableError({ message, cause })
+      : new PermanentError({ message, cause })
+  }
+  return new RetryableError({ message: `embeddings (${model}): ${describeError(error)}`, cause: error })
+}
+
+export const makeOpenAI = (options: OpenAIEmbedderOptions): EmbedderShape => {
+  const client = new OpenAI({
+    baseURL: options.baseURL,
+    apiKey: Redacted.value(options.apiKey),
+    // Retries belong to the worker (backoff within the attempt budget, Retry-After honoured).
+    maxRetries: 0,
+    timeout: options.timeoutMs ?? 30_000
+  })
+  const { model, dimensions } = options
+  return cached(model, dimensions, { batchSize: options.batchSize ?? 128, cacheSize: options.cacheSize ?? 10_000 }, (texts) =>
+    Effect.tryPromise({
+      // float, not the client's default base64: every compatible server speaks float.
+      try: (signal) => client.embeddings.create({ model, input: [...texts], dimensions, encoding_format: "float" }, { signal }),
+      catch: (error) => classifyEmbeddingError(error, model)
+    }).pipe(
+      Effect.flatMap((response) => {
+        const data = Array.isArray(response?.data) ? response.data : []
+        const byIndex = new Map(data.map((d) => [d.index, d.embedding]))
+        const vectors: Array<ReadonlyArray<number>> = []
+        for (let i = 0; i < texts.length; i++) {
+          const v = byIndex.get(i)
+          if (!Array.isArray(v) || v.length !== dimensions || !v.every((x) => typeof x === "number" && Number.isFinite(x))) {
+            return Effect.fail(
+              new PermanentError({
+                message: `embeddings (${model}): item ${i} of the response is not a vector of ${dimensions} numbers` +
+                  ` (got ${Array.isArray(v) ? `${v.length} values` : typeof v}); set EMBEDDING_DIM to the model's dimension`
+              })
+            )
+          }
+          vectors.push(normalized(v))
+        }
+        return Effect.succeed(vectors)
+      })
+    )
+  )
+}
+
+// ---------------------------------------------------------------------------------------
+// Layers
+
+export const layerHashing = (dimensions: number): Layer.Layer<Embedder> => Layer.sync(Embedder, () => makeHashing(dimensions))
+
+export const layerOpenAI = (options: OpenAIEmbedderOptions): Layer.Layer<Embedder> => Layer.sync(Embedder, () => makeOpenAI(options))
+
+const positive = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
+  )
+
+/** The OpenAI-compatible endpoint when `EMBEDDINGS_URL` is set (non-blank), else the built-in embedder. */
+export const layerConfig = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const dimensions = yield* EmbeddingDim
+    const url = Option.filter(yield* Config.option(Config.string("EMBEDDINGS_URL")), (u) => u.trim() !== "")
+    if (Option.isNone(url)) return layerHashing(dimensions)
+    const model = yield* Config.string("EMBEDDINGS_MODEL").pipe(Config.withDefault("text-embedding-3-small"))
+    // Local servers (Ollama, vLLM) take any key; the client insists on one.
+    const apiKey = yield* Config.redacted("EMBEDDINGS_API_KEY").pipe(Config.withDefault(Redacted.make("none")))
+    const batchSize = yield* positive("EMBEDDINGS_BATCH", 128)
+    yield* Effect.logInfo(`embeddings: ${model} at EMBEDDINGS_URL, ${dimensions} dimensions`)
+    return layerOpenAI({ baseURL: url.value.trim(), model, apiKey, dimensions, batchSize })
+  })
+)
+
+/** Cosine similarity of two vectors (0 when either is zero). */
+export const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => {
+  let dot = 0
+  let na = 0
+  let nb = 0
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!
+    const y = b[i] ?? 0
+    dot += x * y
+    na += x * x
+    nb += y * y
+  }
+  return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0
+}

@@ -1,0 +1,57 @@
+--[==[
+  Shared scoring state, the write half (operators/scoring/state.ts).
+
+  KEYS[1..]   the cells written by this call (all under the topology's hash tag: one slot)
+  ARGV[1]     retention in ms: PEXPIRE of every key written, refreshed on each write
+  ARGV[2]     JSON: [write, ...], each one of
+                ["s", key, member, score, keep]        bottom-k sample (ZSET): add, keep the k lowest scores
+                ["m", key, field, value, at, id]      per-field maximum (HASH, "value|at|id")
+                ["v", key, seen, member, x1, ..., xD]  integer vector sum (HASH "1".."D" and "n"),
+                                                       added once per member of the set `seen`
+              key and seen index KEYS; value, at and score travel as strings so they stay exact.
+  Output: the number of writes applied.
+
+  Each write is idempotent, and each cell's content is a function of the set of writes it
+  received, never of their order: a sample keeps the lowest hashes, a maximum compares
+  (value, then later at, then smaller id), a sum adds integers once per member. That is
+  what lets any number of replicas share the cells and still agree.
+]==]
+local call = redis.call
+local ttl = tonumber(ARGV[1])
+local plan = cjson.decode(ARGV[2])
+local touched = {}
+
+local function beats(value, at, id, old)
+  local ov, oat, oid = string.match(old, '^([^|]*)|([^|]*)|(.*)$')
+  local v, o = tonumber(value), tonumber(ov)
+  if v ~= o then return v > o end
+  local a, oa = tonumber(at), tonumber(oat)
+  if a ~= oa then return a > oa end
+  return id < oid
+end
+
+for _, w in ipairs(plan) do
+  local key = KEYS[w[2]]
+  local kind = w[1]
+  if kind == 's' then
+    call('ZADD', key, w[4], w[3])
+    call('ZREMRANGEBYRANK', key, w[5], -1)
+  elseif kind == 'm' then
+    local old = call('HGET', key, w[3])
+    if not old or beats(w[4], w[5], w[6], old) then
+      call('HSET', key, w[3], w[4] .. '|' .. w[5] .. '|' .. w[6])
+    end
+  else
+    local seen = KEYS[w[3]]
+    if call('SADD', seen, w[4]) == 1 then
+      for i = 5, #w do
+        if w[i] ~= 0 then call('HINCRBY', key, tostring(i - 4), w[i]) end
+      end
+      call('HINCRBY', key, 'n', 1)
+    end
+    touched[seen] = true
+  end
+  touched[key] = true
+end
+for key in pairs(touched) do call('PEXPIRE', key, ttl) end
+return #plan

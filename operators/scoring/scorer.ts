@@ -1,0 +1,241 @@
+/**
+ * The scoring core shared by the live `score` operator and by replays/backtests: turns a
+ * batch of enriched signals into their five factors (plus the raw figures behind them)
+ * and their merge decisions. Weights are applied by the caller (`combine`), so a backtest
+ * computes factors once and tries many weight sets on them.
+ *
+ * Per batch, in this order:
+ *   1. embed every signal (one batched call);
+ *   2. write every signal's contribution to the shared state (engagement sample, topic
+ *      peaks, category centroid), idempotent by the signal's identity;
+ *   3. read, per distinct horizon, only the CLOSED buckets before each signal (see
+ *      window.ts), recording the batch as a reader up to that horizon;
+ *   4. search recent ideas in the closed window for near-duplicates;
+ *   5. decide, oldest first, merge or new idea (a new idea is a neighbour for the signals
+ *      after it in the same batch, as it would be from an earlier batch), then the factors.
+ * The caller then stores the batch's ideas and asks `late`: which of its signals another
+ * batch may already have read past (readers record themselves before reading, and `late`
+ * looks after every write is durable, so none goes unnoticed).
+ * A signal's result depends only on the signal and on the signals older than its horizon,
+ * so batch boundaries, replicas and replays do not change it, absent late input.
+ */
+import { createHash } from "node:crypto"
+import { Duration, Effect, Schema } from "effect"
+import { cosine, Embedder } from "../embedder.ts"
+import type { Factors, Signal, Weights } from "../schemas.ts"
+import { DurationString } from "../sources/http.ts"
+import { CommunityFitConfig, communityFitFactor, membersOf, profileText } from "./communityFit.ts"
+import { baselineRead, EngagementConfig, engagementFactor, engagementRate, engagementWrites } from "./engagement.ts"
+import { FreshnessConfig, freshnessFactor, peakRead, peakWrites } from "./freshness.ts"
+import { IdeaIndex, type IndexedIdea } from "./ideaIndex.ts"
+import { centroid, centroidRead, centroidWrites, NoveltyConfig, noveltyFactor } from "./novelty.ts"
+import { makeSeasonality, SeasonalityConfig } from "./seasonality.ts"
+import { type Cell, DAY, type MaxRecord, type Reads, ScoringState } from "./state.ts"
+import { type ClosedWindow, closedWindow } from "./window.ts"
+
+const defaults = <A, I>(schema: Schema.Schema<A, I>): A => Schema.decodeUnknownSync(schema)({})
+
+export const ScoringConfig = Schema.Struct({
+  allowedLateness: Schema.optionalWith(DurationString, { default: () => "2 hours" }).annotations({
+    description:
+      "how far out of event-time order input may arrive (source delays, replica skew): a signal is scored against buckets closed this long before it"
+  }),
+  retentionDays: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 365)), { default: () => 30 }).annotations({
+    description: "days (wall time) a state bucket is kept after its last write; must cover the longest lookback"
+  }),
+  engagement: Schema.optionalWith(EngagementConfig, { default: () => defaults(EngagementConfig) }),
+  freshness: Schema.optionalWith(FreshnessConfig, { default: () => defaults(FreshnessConfig) }),
+  novelty: Schema.optionalWith(NoveltyConfig, { default: () => defaults(NoveltyConfig) }),
+  communityFit: Schema.optionalWith(CommunityFitConfig, { default: () => defaults(CommunityFitConfig) }),
+  seasonality: Schema.optionalWith(SeasonalityConfig, { default: () => defaults(SeasonalityConfig) })
+}).pipe(
+  Schema.filter(
+    (c) =>
+      c.retentionDays > Math.max(c.engagement.baselineDays, c.freshness.peakLookbackDays, c.novelty.lookbackDays) ||
+      `retentionDays (${c.retentionDays}) must exceed the longest lookback (baseline, peak and centroid days)`
+  )
+)
+export type ScoringConfig = typeof ScoringConfig.Type
+
+export const combine = (factors: Factors, weights: Weights): number =>
+  factors.freshness * weights.freshness +
+  factors.engagement * weights.engagement +
+  factors.novelty * weights.novelty +
+  factors.communityFit * weights.communityFit +
+  factors.seasonality * weights.seasonality
+
+export interface ScoringInput {
+  /** The signal's identity through the graph (its correlation id): state writes are idempotent by it. */
+  readonly id: string
+  /** The idea this signal makes unless it merges. */
+  readonly ideaId: string
+  /** Enriched (normalized) signal. */
+  readonly signal: Signal
+}
+
+export interface ScoredSignal extends ScoringInput {
+  /** Event time, ms. */
+  readonly at: number
+  readonly embedding: ReadonlyArray<number>
+  readonly factors: Factors
+  /** The figures behind the factors (rate, z, hours since peak, similarities, days to the occasion). */
+  readonly details: Readonly<Record<string, number>>
+  /** Set for a near-duplicate of a recent idea: it merges into that idea instead of making one. */
+  readonly mergeInto?: { readonly ideaId: string; readonly similarity: number }
+}
+
+export interface ScoredBatch {
+  /** The batch as a reader of the state: named by its signals, so a redelivery reads as itself. */
+  readonly reader: string
+  /** In the caller's order. */
+  readonly signals: ReadonlyArray<ScoredSignal>
+}
+
+/** Deduplicates read requests within a batch: many signals share a source's baseline or a category's days. */
+const requests = <R>(keyOf: (r: R) => string) => {
+  const index = new Map<string, number>()
+  const list: Array<R> = []
+  return {
+    list,
+    add: (r: R) => {
+      const key = keyOf(r)
+      let i = index.get(key)
+      if (i === undefined) {
+        i = list.length
+        index.set(key, i)
+        list.push(r)
+      }
+      return i
+    }
+  }
+}
+const cellKey = (c: Cell) => `${c.family}\u0000${c.bucket}\u0000${c.key}`
+
+export const makeScorer = (config: ScoringConfig) => {
+  const latenessMs = Duration.toMillis(Duration.decode(config.allowedLateness))
+  const retainMs = config.retentionDays * DAY
+  const seasonality = makeSeasonality(config.seasonality)
+  const members = membersOf(config.communityFit.niches)
+  let profiles: ReadonlyArray<ReadonlyArray<number>> | undefined
+
+  const score = (inputs: ReadonlyArray<ScoringInput>) =>
+    Effect.gen(function* () {
+      const embedder = yield* Embedder
+      const state = yield* ScoringState
+      const index = yield* IdeaIndex
+      // The niche profiles are embedded once, by the first batch.
+      profiles ??= yield* embedder.embed(config.communityFit.niches.map(profileText))
+      const items = inputs
+        .map((input, n) => ({ input, n, at: Date.parse(input.signal.capturedAt) }))
+        .sort((a, b) => a.at - b.at || (a.input.id < b.input.id ? -1 : a.input.id > b.input.id ? 1 : 0))
+      const embeddings = yield* embedder.embed(items.map((i) => i.input.signal.content))
+      const rates = items.map((i) => engagementRate(i.input.signal))
+
+      const reader = createHash("sha1").update(items.map((i) => i.input.id).join("\u0000")).digest("base64")
+      yield* state.write(
+        items.flatMap(({ input: { id, signal } }, k) => [
+          ...engagementWrites(id, signal, rates[k], config.engagement),
+          ...peakWrites(id, signal, rates[k], config.freshness),
+          ...centroidWrites(id, signal, embeddings[k]!)
+        ]),
+        retainMs
+      )
+
+      const windows: ReadonlyArray<ClosedWindow> = items.map((i) => closedWindow(i.at, latenessMs))
+      const reads: Array<{
+        readonly baseline: ReadonlyArray<number>
+        readonly peaks: ReadonlyArray<MaxRecord | undefined>
+        readonly centroid: ReadonlyArray<number> | undefined
+      }> = []
+      const horizons = [...new Set(windows.map((w) => w.horizon))].sort((a, b) => a - b)
+      for (const horizon of horizons) {
+        const group = items.flatMap((_, k) => (windows[k]!.horizon === horizon ? [k] : []))
+        const samples = requests((r: Reads["samples"][number]) => r.cells.map(cellKey).join("\u0001"))
+        const peaks = requests(cellKey)
+        const sums = requests(cellKey)
+        const plan = group.map((k) => {
+          const signal = items[k]!.input.signal
+          const centroidCells = centroidRead(signal, windows[k]!, config.novelty)
+          return {
+            k,
+            baseline: samples.add(baselineRead(signal, windows[k]!, config.engagement)),
+            peaks: peakRead(signal, windows[k]!, config.freshness).map(peaks.add),
+            centroidCells,
+            sums: centroidCells.map(sums.add)
+          }
+        })
+        const result = yield* state.read(horizon, { samples: samples.list, maxes: [peaks.list], sums: sums.list }, reader)
+        // Signals of one horizon share their category's centroid (taken at the horizon) and their source's baseline.
+        const centroids = new Map<string, ReadonlyArray<number> | undefined>()
+        for (const p of plan) {
+          const key = p.sums.join(",")
+          if (!centroids.has(key)) centroids.set(key, centroid(horizon, p.centroidCells, p.sums.map((i) => result.sums[i]), config.novelty))
+          reads[p.k] = { baseline: result.samples[p.baseline]!, peaks: p.peaks.map((i) => result.maxes[0]![i]), centroid: centroids.get(key) }
+        }
+      }
+
+      const span = config.novelty.neighbourDays * DAY
+      const found = yield* index.nearest(
+        items.map((item, k) => ({
+          embedding: embeddings[k]!,
+          from: windows[k]!.horizon - span,
+          to: windows[k]!.horizon,
+          excludeId: item.input.ideaId,
+          limit: config.novelty.neighbours
+        }))
+      )
+
+      const made: Array<IndexedIdea> = []
+      const scored = items.map(({ input, at }, k): ScoredSignal => {
+        const { signal } = input
+        const embedding = embeddings[k]!
+        const { horizon } = windows[k]!
+        const candidates = [...found[k]!, ...made.filter((m) => m.at >= horizon - span && m.at < horizon && m.ideaId !== input.ideaId)]
+        let nearest: { readonly ideaId: string; readonly similarity: number } | undefined
+        for (const c of candidates) {
+          const similarity = cosine(embedding, c.embedding)
+          if (nearest === undefined || similarity > nearest.similarity || (similarity === nearest.similarity && c.ideaId < nearest.ideaId)) {
+            nearest = { ideaId: c.ideaId, similarity }
+          }
+        }
+        const merge = nearest !== undefined && nearest.similarity >= config.novelty.mergeThreshold ? nearest : undefined
+        if (merge === undefined) made.push({ ideaId: input.ideaId, at, embedding })
+
+        const rate = rates[k]
+        const engagement = engagementFactor(rate, reads[k]!.baseline, config.engagement)
+        const freshness = freshnessFactor(signal, rate, reads[k]!.peaks, config.freshness)
+        const novelty = noveltyFactor(embedding, reads[k]!.centroid, nearest?.similarity)
+        const fit = communityFitFactor(signal, embedding, profiles!, members, config.communityFit)
+        const season = seasonality(signal)
+        const details: Record<string, number> = {
+          ...(rate !== undefined ? { engagementRate: rate } : {}),
+          ...(engagement.z !== undefined ? { engagementZ: engagement.z } : {}),
+          baselineSize: reads[k]!.baseline.length,
+          hoursSincePeak: freshness.hoursSincePeak,
+          ...(novelty.centroidSimilarity !== undefined ? { centroidSimilarity: novelty.centroidSimilarity } : {}),
+          ...(novelty.neighbourSimilarity !== undefined ? { neighbourSimilarity: novelty.neighbourSimilarity } : {}),
+          ...(fit.nicheSimilarity !== undefined ? { nicheSimilarity: fit.nicheSimilarity } : {}),
+          ...(season.days !== undefined ? { occasionDays: season.days } : {})
+        }
+        return {
+          ...input,
+          at,
+          embedding,
+          factors: { freshness: freshness.value, engagement: engagement.value, novelty: novelty.value, communityFit: fit.value, seasonality: season.value },
+          details,
+          ...(merge !== undefined ? { mergeInto: merge } : {})
+        }
+      })
+      // Back in the caller's order.
+      const signals = new Array<ScoredSignal>(scored.length)
+      items.forEach((item, k) => (signals[item.n] = scored[k]!))
+      return { reader, signals } satisfies ScoredBatch
+    })
+
+  /** After the batch's ideas are stored: per signal, whether another batch may have read past it without it. */
+  const late = (batch: ScoredBatch) => Effect.flatMap(ScoringState, (state) => state.missedBy(batch.reader, batch.signals.map((s) => s.at)))
+
+  return { config, score, late }
+}
+
+export type Scorer = ReturnType<typeof makeScorer>
