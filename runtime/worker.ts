@@ -283,25 +283,35 @@ const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>) =>
       const input = envelopes[i]!
       const result = results[i] ?? { _tag: "Fail" as const, error: new Error("operator returned no result for this entry") }
       if (result._tag === "Emit") {
-        result.outputs.forEach((o, n) => {
-          const streamName = o.to ?? firstOutput
-          const codec = streamName === undefined ? undefined : c.codecsOut.get(streamName)
-          if (streamName === undefined || codec === undefined) return
-          const stream = op.to.find((x) => x.name === streamName)!
-          push(
-            keys.stream(streamName),
-            codec.encode({
-              eventType: stream.eventType,
-              eventId: deriveEventId(input.eventId, op.name, streamName, o.key ?? String(n)),
-              timestamp: o.timestamp ?? input.timestamp,
-              source: op.name,
-              version: ENVELOPE_VERSION,
-              correlationId: input.correlationId,
-              data: o.data
-            })
-          )
-          emitted++
+        // Encode every output first: one that does not fit its stream's schema is the
+        // operator's bug, so the input is dead-lettered with the reason, nothing half-written.
+        const encoded = Either.try({
+          try: () =>
+            result.outputs.flatMap((o, n) => {
+              const streamName = o.to ?? firstOutput
+              const codec = streamName === undefined ? undefined : c.codecsOut.get(streamName)
+              if (streamName === undefined || codec === undefined) return []
+              const stream = op.to.find((x) => x.name === streamName)!
+              const fields = codec.encode({
+                eventType: stream.eventType,
+                eventId: deriveEventId(input.eventId, op.name, streamName, o.key ?? String(n)),
+                timestamp: o.timestamp ?? input.timestamp,
+                source: op.name,
+                version: ENVELOPE_VERSION,
+                correlationId: input.correlationId,
+                data: o.data
+              })
+              return [[keys.stream(streamName), fields] as const]
+            }),
+          catch: (error) => error
         })
+        if (Either.isLeft(encoded)) {
+          metrics.failed.inc(labels)
+          dead(d, `output does not match its stream's schema: ${describeError(encoded.left)}`, "permanent")
+          continue
+        }
+        for (const [stream, fields] of encoded.right) push(stream, fields)
+        emitted += encoded.right.length
         acks.push(d.id)
         processed++
         continue

@@ -408,3 +408,33 @@ describe.each(transportCases)("worker semantics: $name", (tc) => {
       })
     ))
 })
+
+describe("worker semantics: an operator emitting output that breaks its stream's schema", () => {
+  it("dead-letters the input with the reason instead of crashing", () =>
+    runTest(
+      transportCases[0]!,
+      Effect.gen(function* () {
+        const inS = stream("in", Item)
+        const outS = stream("out", Item)
+        const feed = feeder("feed", inS)
+        const seen: Array<number> = []
+        const t = topology({
+          name: uniqueName(),
+          nodes: [
+            feed.node,
+            map({ name: "work", from: inS, to: outS, run: (item) => Effect.succeed(item.n === 3 ? ({ n: "three" } as unknown as typeof Item.Type) : item) }),
+            sink({ name: "collect", from: outS, run: (item) => Effect.sync(() => void seen.push(item.n)) })
+          ],
+          services: Layer.empty
+        })
+        const w = yield* startWorker(t)
+        feed.push(...Array.from({ length: 5 }, (_, n) => ({ data: { n } })))
+        yield* waitUntil("4 items arrive", Effect.sync(() => seen.length === 4))
+        yield* waitUntil("a dead letter", Effect.map(listDeadLetters(t, w.keys, "work"), (l) => l.length === 1))
+        const [letter] = yield* listDeadLetters(t, w.keys, "work")
+        expect(letter!.reason).toBe("permanent")
+        expect(letter!.error).toContain("does not match its stream's schema")
+        yield* w.stop
+      })
+    ))
+})
