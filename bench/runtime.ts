@@ -279,6 +279,8 @@ interface ThroughputResult {
   readonly seconds: number
   /** CPU time per message while the stream drained (start-up excluded), per stage and for redis-server. */
   readonly cpu_us_per_msg: Record<string, number>
+  /** Entries per XREADGROUP over all stages (reads that came back empty count too). */
+  readonly mean_batch: number
 }
 
 const throughputRun = async (impl: Impl, redis: Redis, url: string, preload: ReadonlyArray<Array<string>>, s: Settings): Promise<ThroughputResult> => {
@@ -293,6 +295,7 @@ const throughputRun = async (impl: Impl, redis: Redis, url: string, preload: Rea
   const [s1, s2, s3] = STAGES
   const stages = await startStages(impl, redis, url, s, [[s2, s3], [s1]])
   const redisCpuBefore = await redisCpu(redis)
+  const readsBefore = await commandCalls(redis, "xreadgroup")
   const cpuBefore = new Map([...stages].map(([name, child]) => [name, cpuSeconds(child.process.pid)]))
   try {
     // XLEN every few ms on the monotonic clock (this VM's wall clock has jumped mid-run,
@@ -325,12 +328,18 @@ const throughputRun = async (impl: Impl, redis: Redis, url: string, preload: Rea
     const cpu: Record<string, number> = {}
     for (const [name, child] of stages) cpu[name] = perMsg(cpuSeconds(child.process.pid) - cpuBefore.get(name)!)
     cpu["redis"] = perMsg((await redisCpu(redis)) - redisCpuBefore)
+    const reads = (await commandCalls(redis, "xreadgroup")) - readsBefore
     // Entries seen at the first look arrived "at once": count what came after them.
     const seconds = Math.max(0.001, (done - first!.at) / 1000)
     const atFirst = first!.count
     await stopStages(impl, stages)
     await verify(redis, Array.from({ length: n }, (_, i) => i))
-    return { msgs_per_s: round((n - atFirst) / seconds, 0), seconds: round(seconds, 3), cpu_us_per_msg: cpu }
+    return {
+      msgs_per_s: round((n - atFirst) / seconds, 0),
+      seconds: round(seconds, 3),
+      cpu_us_per_msg: cpu,
+      mean_batch: round((n * STAGES.length) / Math.max(1, reads), 1)
+    }
   } finally {
     await stopAll([...stages.values()], 2_000)
   }
@@ -581,7 +590,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<void> => {
           for (const impl of orderOf(r)) {
             log(`runtime: throughput round ${r + 1}/${rounds}, ${impl}: ${messages} messages`)
             const result = await measured(`throughput ${impl}`, () => throughputRun(impl, redis, url, preload, settings))
-            log(`runtime:   ${impl}: ${result.msgs_per_s} msgs/s over ${result.seconds} s, cpu us/msg ${JSON.stringify(result.cpu_us_per_msg)}`)
+            log(`runtime:   ${impl}: ${result.msgs_per_s} msgs/s over ${result.seconds} s, mean batch ${result.mean_batch}, cpu us/msg ${JSON.stringify(result.cpu_us_per_msg)}`)
             results[impl].push(result)
           }
         }

@@ -10,7 +10,11 @@ export const IsoTime = Schema.String.pipe(
   Schema.filter((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), {
     message: () => "expected an ISO 8601 timestamp such as 2026-11-22T10:00:00Z"
   })
-).annotations({ identifier: "IsoTime" })
+).annotations({
+  identifier: "IsoTime",
+  // Generated values (property tests) are real instants; random strings would never pass the filter.
+  arbitrary: () => (fc) => fc.date({ min: new Date("2000-01-01"), max: new Date("2100-01-01"), noInvalidDate: true }).map((d) => d.toISOString())
+})
 
 /** 32 hex characters: the first half of a SHA-256 over normalized content. */
 export const ContentHash = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{32}$/)).annotations({ identifier: "ContentHash" })

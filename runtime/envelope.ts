@@ -6,6 +6,7 @@ import * as crypto from "node:crypto"
 import { createHash, randomUUID } from "node:crypto"
 import { Either, ParseResult, Schema } from "effect"
 import { DecodeError } from "./errors.ts"
+import { compileIdentityCheck } from "./identityCheck.ts"
 
 export interface Envelope<A> {
   readonly eventType: string
@@ -72,25 +73,58 @@ export interface EnvelopeCodec<A> {
   readonly decode: (fields: Fields) => Either.Either<Envelope<A>, DecodeError>
 }
 
-/** Builds the codec of one stream once, so the hot path only runs compiled parsers. */
+/**
+ * Builds the codec of one stream once, so the hot path only runs compiled code: a payload
+ * that passes the schema's identity check (runtime/identityCheck.ts) is used as parsed or
+ * serialized as given; anything else goes through the schema, which also words the error.
+ */
 export const makeEnvelopeCodec = <A, I>(stream: string, schema: Schema.Schema<A, I>): EnvelopeCodec<A> => {
   const decodeFields = Schema.decodeUnknownEither(EnvelopeFields)
   const decodeData = Schema.decodeUnknownEither(Schema.parseJson(schema))
   const encodeData = Schema.encodeSync(Schema.parseJson(schema))
+  const identity = compileIdentityCheck(schema)
+  const passes = (value: unknown): boolean => {
+    try {
+      return identity!(value)
+    } catch {
+      return false // the schema runs next and reports what threw
+    }
+  }
+  const parsed = (raw: string): { readonly value: unknown } | undefined => {
+    try {
+      return { value: JSON.parse(raw) }
+    } catch {
+      return undefined
+    }
+  }
   const fail = (message: string) => Either.left(new DecodeError({ stream, message }))
   return {
-    encode: (envelope) => ({
-      eventType: envelope.eventType,
-      eventId: envelope.eventId,
-      timestamp: envelope.timestamp,
-      source: envelope.source,
-      version: String(envelope.version),
-      correlationId: envelope.correlationId,
-      data: encodeData(envelope.data)
-    }),
+    encode: (envelope) => {
+      let data: string | undefined
+      if (identity !== undefined && passes(envelope.data)) {
+        try {
+          data = JSON.stringify(envelope.data)
+        } catch {
+          // a value JSON cannot write (a cycle, a bigint): the schema's encoder says so
+        }
+      }
+      return {
+        eventType: envelope.eventType,
+        eventId: envelope.eventId,
+        timestamp: envelope.timestamp,
+        source: envelope.source,
+        version: String(envelope.version),
+        correlationId: envelope.correlationId,
+        data: data ?? encodeData(envelope.data)
+      }
+    },
     decode: (fields) => {
       const head = wellFormed(fields) ?? decodeFields(fields)
       if (Either.isLeft(head)) return fail(`invalid envelope: ${ParseResult.TreeFormatter.formatErrorSync(head.left)}`)
+      if (identity !== undefined) {
+        const json = parsed(head.right.data)
+        if (json !== undefined && passes(json.value)) return Either.right({ ...head.right, data: json.value as A })
+      }
       const data = decodeData(head.right.data)
       if (Either.isLeft(data)) return fail(`invalid ${stream} data: ${ParseResult.TreeFormatter.formatErrorSync(data.left)}`)
       return Either.right({ ...head.right, data: data.right })

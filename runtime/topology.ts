@@ -4,7 +4,7 @@
  * connected (`{ from, to }`), so a stream whose type does not match an operator's input
  * or output is a compile error at the line in `topology.ts` that wires it.
  */
-import { Cause, Duration, Effect, Either, type Exit, Fiber, Layer, ParseResult, Schema } from "effect"
+import { Cause, Duration, Effect, Either, Exit, Fiber, Layer, ParseResult, Schema } from "effect"
 import type { Hono, MiddlewareHandler } from "hono"
 import type { Delivered } from "./envelope.ts"
 import type { Metrics } from "./metrics.ts"
@@ -150,36 +150,65 @@ interface OperatorOptions<I, O> {
 const toList = <O>(to: StreamDef<O> | ReadonlyArray<StreamDef<O>>): ReadonlyArray<StreamDef<O>> =>
   Array.isArray(to) ? to : [to as StreamDef<O>]
 
+/**
+ * `f` over an effect's value, keeping an already-completed effect completed: `Effect.succeed`
+ * and `Effect.fail` are `Exit`s, and a pure operator's result then never needs a fiber step.
+ */
+const mapResult = <A, B, E, R>(effect: Effect.Effect<A, E, R>, f: (a: A) => B): Effect.Effect<B, E, R> =>
+  Exit.isExit(effect) ? Exit.map(effect as Exit.Exit<A, E>, f) : Effect.map(effect, f)
+
+const emitted = <O>(outputs: ReadonlyArray<Output<O>>): ItemResult<O> => ({ _tag: "Emit", outputs })
+const failed = (cause: Cause.Cause<unknown>): ItemResult<never> => ({ _tag: "Fail", error: Cause.squash(cause) })
+
 const perItem = <I, O, E, R>(
   concurrency: number,
   run: (envelope: Delivered<I>) => Effect.Effect<ReadonlyArray<Output<O>>, E, R>
 ): BatchHandler<I, O, R> => {
-  const one = (envelope: Delivered<I>) =>
-    run(envelope).pipe(
-      Effect.map((outputs): ItemResult<O> => ({ _tag: "Emit", outputs })),
-      // A defect (a throw inside the operator) counts as a failed attempt, not a crash.
-      Effect.catchAllCause((cause) => Effect.succeed<ItemResult<O>>({ _tag: "Fail", error: Cause.squash(cause) }))
-    )
-  return (batch) => {
-    if (concurrency <= 1 || batch.length <= 1) return Effect.forEach(batch, one)
-    // `concurrency` lanes (fibers) that each take the next entry when done: the same bound
-    // on entries in flight as `Effect.forEach({ concurrency })`, which forks a fiber per
-    // entry and costs a quick operator several times its own work (`npm run bench -- runtime`).
-    // Lanes are plain forks joined in turn; `Effect.all({ concurrency })` costs more again.
-    return Effect.suspend(() => {
+  // A defect (a throw inside the operator, also before it returns its effect) counts as a
+  // failed attempt, not a crash.
+  const one = (envelope: Delivered<I>): ItemResult<O> | Effect.Effect<ItemResult<O>, never, R> => {
+    let effect: Effect.Effect<ReadonlyArray<Output<O>>, E, R>
+    try {
+      effect = run(envelope)
+    } catch (error) {
+      return { _tag: "Fail", error }
+    }
+    if (Exit.isExit(effect)) {
+      const exit = effect as Exit.Exit<ReadonlyArray<Output<O>>, E>
+      return Exit.isSuccess(exit) ? emitted(exit.value) : failed(exit.cause)
+    }
+    return Effect.matchCause(effect, { onSuccess: emitted, onFailure: failed })
+  }
+  return (batch) =>
+    Effect.suspend(() => {
+      // Entries whose effect completed at once (pure operators) are done here; the rest run below.
       const results = new Array<ItemResult<O>>(batch.length)
+      const waiting: Array<number> = []
+      const effects: Array<Effect.Effect<ItemResult<O>, never, R>> = []
+      for (let i = 0; i < batch.length; i++) {
+        const result = one(batch[i]!)
+        if (Effect.isEffect(result)) {
+          waiting.push(i)
+          effects.push(result)
+        } else results[i] = result
+      }
+      if (waiting.length === 0) return Exit.succeed(results)
       let next = 0
+      // `concurrency` lanes (fibers) that each take the next entry when done: the same bound
+      // on entries in flight as `Effect.forEach({ concurrency })`, which forks a fiber per
+      // entry and costs a quick operator several times its own work (`npm run bench -- runtime`).
       const lane = Effect.whileLoop({
-        while: () => next < batch.length,
+        while: () => next < waiting.length,
         body: () => {
-          const i = next++
-          return Effect.map(one(batch[i]!), (result) => {
-            results[i] = result
+          const n = next++
+          return Effect.map(effects[n]!, (result) => {
+            results[waiting[n]!] = result
           })
         },
         step: () => undefined
       })
-      const lanes = Math.min(concurrency, batch.length)
+      const lanes = Math.min(Math.max(1, concurrency), waiting.length)
+      if (lanes === 1) return Effect.as(lane, results)
       return Effect.gen(function* () {
         const forked: Array<Fiber.RuntimeFiber<void>> = []
         for (let n = 1; n < lanes; n++) forked.push(yield* Effect.fork(lane))
@@ -188,7 +217,6 @@ const perItem = <I, O, E, R>(
         return results
       })
     })
-  }
 }
 
 /** The node every operator constructor returns, around its batch handler. */
@@ -217,16 +245,14 @@ export const flatMap = <I, O, E, R>(
   }
 ): OperatorNode<I, O, R> =>
   operatorNode(options, "flatMap", (settings) =>
-    perItem(settings.concurrency, (envelope) =>
-      Effect.map(options.run(envelope.data, envelope), (outputs) => outputs.map((o) => asOutput(o)))
-    )
+    perItem(settings.concurrency, (envelope) => mapResult(options.run(envelope.data, envelope), (outputs) => outputs.map((o) => asOutput(o))))
   )
 
 /** One input, one output. */
 export const map = <I, O, E, R>(
   options: OperatorOptions<I, O> & { readonly run: (data: I, envelope: Delivered<I>) => Effect.Effect<O, E, R> }
 ): OperatorNode<I, O, R> =>
-  flatMap({ ...options, kind: options.kind ?? "map", run: (data, envelope) => Effect.map(options.run(data, envelope), (o) => [o]) })
+  flatMap({ ...options, kind: options.kind ?? "map", run: (data, envelope) => mapResult(options.run(data, envelope), (o) => [o]) })
 
 const EntryFailureTag = Symbol.for("desainz/EntryFailure")
 
@@ -277,7 +303,7 @@ export const sink = <I, E, R>(
     ...options,
     kind: options.kind ?? "sink",
     to: [],
-    run: (data, envelope) => Effect.as(options.run(data, envelope), [])
+    run: (data, envelope) => mapResult(options.run(data, envelope), () => [])
   })
 
 /** Marks an operator's result as an explicit `Output` (so plain data of type O stays unambiguous). */

@@ -9,14 +9,16 @@
  * outputs exist, so a crash anywhere means redelivery, never loss.
  */
 import { hostname } from "node:os"
-import { Deferred, Duration, Effect, Either, Fiber, Schedule } from "effect"
+import { Deferred, Duration, Effect, Either, Exit, Fiber, Schedule } from "effect"
 import { type Delivered, deriveEventId, type EnvelopeCodec, type Fields, makeEnvelopeCodec, newEventId, ENVELOPE_VERSION } from "./envelope.ts"
 import { describeError, isRetryable, retryAfterMs, TopologyError } from "./errors.ts"
 import { type Keys, makeKeys } from "./keys.ts"
 import { Metrics, type RuntimeMetrics } from "./metrics.ts"
 import {
   backoffDelayMs,
+  type ItemResult,
   type OperatorNode,
+  type Output,
   readersOf,
   type SourceNode,
   type StreamDef,
@@ -129,11 +131,19 @@ const runOperatorReplica = (
     const labels = { operator: op.name }
     const input = keys.stream(op.from.name)
     const group = keys.group(op.name)
-    const codecIn = makeEnvelopeCodec(op.from.name, op.from.schema)
-    const codecsOut = new Map<string, EnvelopeCodec<any>>(op.to.map((o) => [o.name, makeEnvelopeCodec(o.name, o.schema)]))
     const queries = backlogQueries(t, keys, op.to)
     const retries = new Map<string, Retry>()
-    const context = { t, keys, op, input, group, codecIn, codecsOut, metrics, retries }
+    const context: BatchContext = {
+      keys,
+      op,
+      input,
+      group,
+      codecIn: makeEnvelopeCodec(op.from.name, op.from.schema),
+      targets: outputTargets(keys, op),
+      defaultTarget: op.to[0]?.name,
+      metrics,
+      retries
+    }
 
     let commit: Commit | undefined
     let commitFailures = 0
@@ -143,6 +153,7 @@ const runOperatorReplica = (
     const autoClaimEvery = Math.max(1_000, s.claimIdleMs / 2)
 
     yield* transport.ensureGroup(input, group)
+    metrics.backpressured.set(labels, 0)
     // A restart under the same consumer name resumes its own pending entries first.
     let carried: ReadonlyArray<Delivery> = yield* transport.readPending(input, group, consumer, s.batchSize * 10)
 
@@ -151,8 +162,12 @@ const runOperatorReplica = (
     const iteration = Effect.gen(function* () {
       const stopping = yield* Deferred.isDone(stop)
       const now = Date.now()
-      const due = [...retries].filter(([, r]) => r.due <= now).map(([id]) => id)
-      const nextDue = Math.min(...[...retries.values()].map((r) => r.due))
+      const due: Array<string> = []
+      let nextDue = Infinity
+      for (const [id, r] of retries) {
+        if (r.due <= now) due.push(id)
+        else nextDue = Math.min(nextDue, r.due)
+      }
       const blockMs = stopping ? 0 : Math.max(0, Math.min(s.blockMs, Number.isFinite(nextDue) ? nextDue - now : s.blockMs))
       const safe = queries.length === 0 || (!paused && backlog < s.lowWatermark)
       const readNow = !stopping && safe && carried.length === 0 && due.length === 0
@@ -164,9 +179,10 @@ const runOperatorReplica = (
       commit = undefined
       commitFailures = 0
       backlog = result.backlog
+      const wasPaused = paused
       if (backlog >= s.highWatermark) paused = true
       else if (backlog <= s.lowWatermark) paused = false
-      metrics.backpressured.set(labels, paused ? 1 : 0)
+      if (paused !== wasPaused) metrics.backpressured.set(labels, paused ? 1 : 0)
       if (stopping) return true
 
       let batch: Array<Delivery> = [...carried, ...result.deliveries]
@@ -219,99 +235,133 @@ const runOperatorReplica = (
     metrics.backpressured.set(labels, 0)
   })
 
+/** Where an operator's outputs to one stream go. */
+interface OutputTarget {
+  readonly key: string
+  readonly eventType: string
+  readonly codec: EnvelopeCodec<any>
+}
+
 interface BatchContext {
-  readonly t: Topology<any>
   readonly keys: Keys
   readonly op: OperatorNode<any, any, any>
   readonly input: string
   readonly group: string
   readonly codecIn: EnvelopeCodec<any>
-  readonly codecsOut: Map<string, EnvelopeCodec<any>>
+  /** By stream name; the first output stream is the default of an output without `to`. */
+  readonly targets: ReadonlyMap<string, OutputTarget>
+  readonly defaultTarget: string | undefined
   readonly metrics: RuntimeMetrics
   readonly retries: Map<string, Retry>
 }
 
+const outputTargets = (keys: Keys, op: OperatorNode<any, any, any>): ReadonlyMap<string, OutputTarget> =>
+  new Map(op.to.map((s) => [s.name, { key: keys.stream(s.name), eventType: s.eventType, codec: makeEnvelopeCodec(s.name, s.schema) }]))
+
+/**
+ * Encodes one input's outputs as stream entries, all or none: an output that does not fit
+ * its stream (or names a stream the operator does not write) is the operator's bug, and
+ * the input is dead-lettered with the reason rather than half-written.
+ */
+const encodeOutputs = (
+  c: BatchContext,
+  input: Delivered<any>,
+  outputs: ReadonlyArray<Output<any>>
+): Array<readonly [stream: string, fields: Fields]> | string => {
+  const encoded = new Array<readonly [string, Fields]>(outputs.length)
+  for (let n = 0; n < outputs.length; n++) {
+    const o = outputs[n]!
+    const name = o.to ?? c.defaultTarget
+    const target = name === undefined ? undefined : c.targets.get(name)
+    if (target === undefined) {
+      return `output to ${name ?? "no stream"}, which ${c.op.name} does not write (it writes: ${[...c.targets.keys()].join(", ") || "nothing"})`
+    }
+    try {
+      const fields = target.codec.encode({
+        eventType: target.eventType,
+        eventId: deriveEventId(input.eventId, c.op.name, name!, o.key ?? String(n)),
+        timestamp: o.timestamp ?? input.timestamp,
+        source: c.op.name,
+        version: ENVELOPE_VERSION,
+        correlationId: input.correlationId,
+        data: o.data
+      })
+      encoded[n] = [target.key, fields]
+    } catch (error) {
+      return `output does not match its stream's schema: ${describeError(error)}`
+    }
+  }
+  return encoded
+}
+
 /** Runs the operator on a batch and returns what to commit: outputs, dead letters, acks. */
-const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>) =>
-  Effect.gen(function* () {
-    const { op, keys, metrics } = c
-    const labels = { operator: op.name }
-    const started = performance.now()
-    const out = new Map<string, Array<Fields>>()
-    const push = (stream: string, fields: Fields) => {
-      const list = out.get(stream)
-      if (list === undefined) out.set(stream, [fields])
-      else list.push(fields)
-    }
-    const acks: Array<string> = []
-    const dead = (d: Delivery, error: string, reason: DeadLetterReason) => {
-      const letter = deadLetter(keys, op.name, op.from.name, d.fields, d.id, error, d.deliveries, reason)
-      push(letter.stream, letter.entries[0]!)
-      acks.push(d.id)
-      metrics.deadLettered.inc(labels)
-    }
+const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>): Effect.Effect<Commit, never, any> => {
+  const { op, keys, metrics } = c
+  const labels = { operator: op.name }
+  const started = performance.now()
+  const out = new Map<string, Array<Fields>>()
+  const push = (stream: string, fields: Fields) => {
+    const list = out.get(stream)
+    if (list === undefined) out.set(stream, [fields])
+    else list.push(fields)
+  }
+  const acks: Array<string> = []
+  const dead = (d: Delivery, error: string, reason: DeadLetterReason) => {
+    const letter = deadLetter(keys, op.name, op.from.name, d.fields, d.id, error, d.deliveries, reason)
+    push(letter.stream, letter.entries[0]!)
+    acks.push(d.id)
+    metrics.deadLettered.inc(labels)
+  }
 
-    const work: Array<Delivery> = []
-    const envelopes: Array<Delivered<any>> = []
-    for (const d of batch) {
-      const target = d.fields[REQUEUED_FOR]
-      if (target !== undefined && target !== op.name) {
-        acks.push(d.id) // requeued for another operator's group
-        continue
-      }
-      if (d.deliveries > op.settings.maxAttempts) {
-        // Delivered too often without an ack: it keeps killing or stalling its consumer.
-        dead(d, `no result after ${d.deliveries} deliveries (consumer died or stalled while processing)`, "max-attempts")
-        continue
-      }
-      const decoded = c.codecIn.decode(d.fields)
-      if (Either.isLeft(decoded)) {
-        dead(d, decoded.left.message, "decode")
-        continue
-      }
-      work.push(d)
-      envelopes.push({ ...decoded.right, attempt: d.deliveries })
+  const work: Array<Delivery> = []
+  const envelopes: Array<Delivered<any>> = []
+  for (const d of batch) {
+    const target = d.fields[REQUEUED_FOR]
+    if (target !== undefined && target !== op.name) {
+      acks.push(d.id) // requeued for another operator's group
+      continue
     }
+    if (d.deliveries > op.settings.maxAttempts) {
+      // Delivered too often without an ack: it keeps killing or stalling its consumer.
+      dead(d, `no result after ${d.deliveries} deliveries (consumer died or stalled while processing)`, "max-attempts")
+      continue
+    }
+    const decoded = c.codecIn.decode(d.fields)
+    if (Either.isLeft(decoded)) {
+      dead(d, decoded.left.message, "decode")
+      continue
+    }
+    const e = decoded.right
+    work.push(d)
+    envelopes.push({
+      eventType: e.eventType,
+      eventId: e.eventId,
+      timestamp: e.timestamp,
+      source: e.source,
+      version: e.version,
+      correlationId: e.correlationId,
+      data: e.data,
+      attempt: d.deliveries
+    })
+  }
 
-    const results = envelopes.length > 0 ? yield* op.handle(envelopes) : []
-    const firstOutput = op.to[0]?.name
+  const finish = (results: ReadonlyArray<ItemResult<any>>) => {
     // Counted here and recorded once per batch: a metric update is a label lookup.
     let emitted = 0
     let processed = 0
+    const retried: Array<string> = []
     for (let i = 0; i < work.length; i++) {
       const d = work[i]!
-      const input = envelopes[i]!
       const result = results[i] ?? { _tag: "Fail" as const, error: new Error("operator returned no result for this entry") }
       if (result._tag === "Emit") {
-        // Encode every output first: one that does not fit its stream's schema is the
-        // operator's bug, so the input is dead-lettered with the reason, nothing half-written.
-        const encoded = Either.try({
-          try: () =>
-            result.outputs.flatMap((o, n) => {
-              const streamName = o.to ?? firstOutput
-              const codec = streamName === undefined ? undefined : c.codecsOut.get(streamName)
-              if (streamName === undefined || codec === undefined) return []
-              const stream = op.to.find((x) => x.name === streamName)!
-              const fields = codec.encode({
-                eventType: stream.eventType,
-                eventId: deriveEventId(input.eventId, op.name, streamName, o.key ?? String(n)),
-                timestamp: o.timestamp ?? input.timestamp,
-                source: op.name,
-                version: ENVELOPE_VERSION,
-                correlationId: input.correlationId,
-                data: o.data
-              })
-              return [[keys.stream(streamName), fields] as const]
-            }),
-          catch: (error) => error
-        })
-        if (Either.isLeft(encoded)) {
+        const encoded = encodeOutputs(c, envelopes[i]!, result.outputs)
+        if (typeof encoded === "string") {
           metrics.failed.inc(labels)
-          dead(d, `output does not match its stream's schema: ${describeError(encoded.left)}`, "permanent")
+          dead(d, encoded, "permanent")
           continue
         }
-        for (const [stream, fields] of encoded.right) push(stream, fields)
-        emitted += encoded.right.length
+        for (const [stream, fields] of encoded) push(stream, fields)
+        emitted += encoded.length
         acks.push(d.id)
         processed++
         continue
@@ -325,15 +375,17 @@ const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>) =>
         const wait = Math.max(backoffDelayMs(op.settings, d.deliveries), Math.min(retryAfterMs(result.error) ?? 0, op.settings.claimIdleMs / 2))
         c.retries.set(d.id, { due: Date.now() + wait })
         metrics.retried.inc(labels)
-        yield* Effect.logDebug(`operator ${op.name}: attempt ${d.deliveries} of ${d.id} failed: ${message}`)
+        retried.push(`operator ${op.name}: attempt ${d.deliveries} of ${d.id} failed: ${message}`)
       }
     }
     if (emitted > 0) metrics.emitted.inc({ node: op.name }, emitted)
     if (processed > 0) metrics.processed.inc(labels, processed)
-    const seconds = (performance.now() - started) / 1000
-    metrics.processingSeconds.observe(labels, seconds, batch.length)
-    return { appends: appendsOf(out), acks: [{ stream: c.input, group: c.group, ids: acks }] } satisfies Commit
-  })
+    metrics.processingSeconds.observe(labels, (performance.now() - started) / 1000, batch.length)
+    const commit: Commit = { appends: appendsOf(out), acks: [{ stream: c.input, group: c.group, ids: acks }] }
+    return retried.length === 0 ? Exit.succeed(commit) : Effect.as(Effect.forEach(retried, (m) => Effect.logDebug(m), { discard: true }), commit)
+  }
+  return envelopes.length === 0 ? finish([]) : Effect.flatMap(Effect.suspend(() => op.handle(envelopes)), finish)
+}
 
 /** Waits until the stream's backlog is at most the low watermark, or the worker stops. */
 const awaitBacklogBelow = (
