@@ -8,9 +8,21 @@ import { Context, Effect, Layer } from "effect"
 
 type Labels = Readonly<Record<string, string>>
 
+/**
+ * Keys are remembered per labels object: the hot path records with the same few objects
+ * over and over (labels are read-only once used).
+ */
+const labelKeys = new WeakMap<Labels, string>()
 const labelKey = (labels: Labels): string => {
-  const keys = Object.keys(labels).sort()
-  return keys.map((k) => `${k}="${escapeLabel(labels[k]!)}"`).join(",")
+  let key = labelKeys.get(labels)
+  if (key === undefined) {
+    key = Object.keys(labels)
+      .sort()
+      .map((k) => `${k}="${escapeLabel(labels[k]!)}"`)
+      .join(",")
+    labelKeys.set(labels, key)
+  }
+  return key
 }
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
 

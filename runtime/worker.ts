@@ -142,6 +142,8 @@ const runOperatorReplica = (
       targets: outputTargets(keys, op),
       defaultTarget: op.to[0]?.name,
       metrics,
+      labels,
+      nodeLabels: { node: op.name },
       retries
     }
 
@@ -252,6 +254,9 @@ interface BatchContext {
   readonly targets: ReadonlyMap<string, OutputTarget>
   readonly defaultTarget: string | undefined
   readonly metrics: RuntimeMetrics
+  /** Metric labels, one object each for the operator's life (metrics key their series by it). */
+  readonly labels: { readonly operator: string }
+  readonly nodeLabels: { readonly node: string }
   readonly retries: Map<string, Retry>
 }
 
@@ -296,8 +301,7 @@ const encodeOutputs = (
 
 /** Runs the operator on a batch and returns what to commit: outputs, dead letters, acks. */
 const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>): Effect.Effect<Commit, never, any> => {
-  const { op, keys, metrics } = c
-  const labels = { operator: op.name }
+  const { op, keys, metrics, labels } = c
   const started = performance.now()
   const out = new Map<string, Array<Fields>>()
   const push = (stream: string, fields: Fields) => {
@@ -378,7 +382,7 @@ const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>): Effect.E
         retried.push(`operator ${op.name}: attempt ${d.deliveries} of ${d.id} failed: ${message}`)
       }
     }
-    if (emitted > 0) metrics.emitted.inc({ node: op.name }, emitted)
+    if (emitted > 0) metrics.emitted.inc(c.nodeLabels, emitted)
     if (processed > 0) metrics.processed.inc(labels, processed)
     metrics.processingSeconds.observe(labels, (performance.now() - started) / 1000, batch.length)
     const commit: Commit = { appends: appendsOf(out), acks: [{ stream: c.input, group: c.group, ids: acks }] }

@@ -10,7 +10,7 @@ import { makeEnvelopeCodec } from "../runtime/envelope.ts"
 import { PermanentError } from "../runtime/errors.ts"
 import { makeKeys } from "../runtime/keys.ts"
 import { Metrics } from "../runtime/metrics.ts"
-import { map, sink, stream, topology } from "../runtime/topology.ts"
+import { flatMap, map, output, sink, stream, topology } from "../runtime/topology.ts"
 import { Transport } from "../runtime/transport.ts"
 import { feeder, runTest, startWorker, transportCases, uniqueName, waitUntil } from "./support/harness.ts"
 
@@ -434,6 +434,35 @@ describe("worker semantics: an operator emitting output that breaks its stream's
         const [letter] = yield* listDeadLetters(t, w.keys, "work")
         expect(letter!.reason).toBe("permanent")
         expect(letter!.error).toContain("does not match its stream's schema")
+        yield* w.stop
+      })
+    ))
+
+  it("dead-letters the input of an output addressed to a stream the operator does not write", () =>
+    runTest(
+      transportCases[0]!,
+      Effect.gen(function* () {
+        const inS = stream("in", Item)
+        const outS = stream("out", Item)
+        const feed = feeder("feed", inS)
+        const seen: Array<number> = []
+        const t = topology({
+          name: uniqueName(),
+          nodes: [
+            feed.node,
+            flatMap({ name: "work", from: inS, to: outS, run: (item) => Effect.succeed(item.n === 2 ? [output(item, { to: "elsewhere" })] : [item]) }),
+            sink({ name: "collect", from: outS, run: (item) => Effect.sync(() => void seen.push(item.n)) })
+          ],
+          services: Layer.empty
+        })
+        const w = yield* startWorker(t)
+        feed.push(...Array.from({ length: 5 }, (_, n) => ({ data: { n } })))
+        yield* waitUntil("4 items arrive", Effect.sync(() => seen.length === 4))
+        yield* waitUntil("a dead letter", Effect.map(listDeadLetters(t, w.keys, "work"), (l) => l.length === 1))
+        const [letter] = yield* listDeadLetters(t, w.keys, "work")
+        expect(letter!.reason).toBe("permanent")
+        expect(letter!.error).toContain("output to elsewhere, which work does not write (it writes: out)")
+        expect(seen.sort()).toEqual([0, 1, 3, 4])
         yield* w.stop
       })
     ))

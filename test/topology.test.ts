@@ -146,6 +146,57 @@ describe("topology", () => {
   })
 })
 
+describe("operator batch handlers", () => {
+  const sa = stream("s.a", A)
+  const sb = stream("s.b", B)
+  const envelope = (a: string) => ({ eventType: "s.a", eventId: a, timestamp: "2026-11-22T00:00:00Z", source: "t", version: 1, correlationId: a, attempt: 1, data: { a } })
+
+  it("keeps results in input order, whether an entry completes at once, waits, fails or throws", async () => {
+    for (const concurrency of [1, 3]) {
+      const op = map({
+        name: "mixed",
+        from: sa,
+        to: sb,
+        settings: { concurrency },
+        run: (x) => {
+          if (x.a === "throws") throw new Error("thrown before any effect")
+          if (x.a === "fails") return Effect.fail(new Error("failed"))
+          if (x.a.startsWith("slow")) return Effect.as(Effect.sleep(x.a === "slow1" ? 20 : 1), { b: x.a.length })
+          return Effect.succeed({ b: x.a.length })
+        }
+      })
+      const results = await Effect.runPromise(op.handle(["slow1", "a", "throws", "slow22", "fails", "bb"].map(envelope)))
+      expect(results.map((r) => (r._tag === "Emit" ? r.outputs.map((o) => o.data) : String(r.error)))).toEqual([
+        [{ b: 5 }],
+        [{ b: 1 }],
+        ["Error: thrown before any effect"],
+        [{ b: 6 }],
+        ["Error: failed"],
+        [{ b: 2 }]
+      ].map((x) => (typeof x[0] === "string" ? x[0] : x)))
+    }
+  })
+
+  it("runs no more than `concurrency` waiting entries at once", async () => {
+    let inFlight = 0
+    let most = 0
+    const op = sink({
+      name: "bounded",
+      from: sa,
+      settings: { concurrency: 2 },
+      run: () =>
+        Effect.acquireUseRelease(
+          Effect.sync(() => (most = Math.max(most, ++inFlight))),
+          () => Effect.sleep(2),
+          () => Effect.sync(() => void inFlight--)
+        )
+    })
+    const results = await Effect.runPromise(op.handle(Array.from({ length: 9 }, (_, i) => envelope(String(i)))))
+    expect(results.every((r) => r._tag === "Emit")).toBe(true)
+    expect(most).toBe(2)
+  })
+})
+
 describe("nomad rendering", () => {
   it("renders one group per node with its replicas, and an api group", async () => {
     const { renderNomad } = await import("../runtime/nomad.ts")
