@@ -485,7 +485,6 @@ const latencyRun = async (
     const until = from + durationS * 1000
     const latencies: Array<number> = []
     for (let i = 0; i < total; i++) if (intended[i]! >= from && intended[i]! < until) latencies.push(arrival[i]! - intended[i]!)
-    if (process.env["BENCH_DUMP"]) (await import("node:fs")).writeFileSync(`${process.env["BENCH_DUMP"]}-${impl}.json`, JSON.stringify(Array.from({ length: total }, (_, i) => [round(intended[i]! - start, 1), round(arrival[i]! - intended[i]!, 1)])))
     const sorted = Float64Array.from(latencies).sort()
     const lagSorted = Float64Array.from(lag).sort()
     await stopStages(impl, stages)

@@ -69,8 +69,14 @@ const wellFormed = (fields: Fields): Either.Either<EnvelopeHead, never> | undefi
 }
 
 export interface EnvelopeCodec<A> {
-  readonly encode: (envelope: Envelope<A>) => Fields
+  /**
+   * `encodedData`: the payload's JSON when the caller already has it exactly (an operator
+   * passing an input through unchanged to a stream of the same schema); it is used as is.
+   */
+  readonly encode: (envelope: Envelope<A>, encodedData?: string) => Fields
   readonly decode: (fields: Fields) => Either.Either<Envelope<A>, DecodeError>
+  /** True for a payload object this codec decoded as JSON.parse made it: its entry's `data` is its exact JSON. */
+  readonly decodedAsIs: (data: unknown) => boolean
 }
 
 /**
@@ -98,10 +104,12 @@ export const makeEnvelopeCodec = <A, I>(stream: string, schema: Schema.Schema<A,
     }
   }
   const fail = (message: string) => Either.left(new DecodeError({ stream, message }))
+  // Payloads are immutable (read-only types), so one decoded as is stays its entry's JSON.
+  const asIs = new WeakSet<object>()
   return {
-    encode: (envelope) => {
-      let data: string | undefined
-      if (identity !== undefined && passes(envelope.data)) {
+    encode: (envelope, encodedData) => {
+      let data = encodedData
+      if (data === undefined && identity !== undefined && passes(envelope.data)) {
         try {
           data = JSON.stringify(envelope.data)
         } catch {
@@ -123,12 +131,16 @@ export const makeEnvelopeCodec = <A, I>(stream: string, schema: Schema.Schema<A,
       if (Either.isLeft(head)) return fail(`invalid envelope: ${ParseResult.TreeFormatter.formatErrorSync(head.left)}`)
       if (identity !== undefined) {
         const json = parsed(head.right.data)
-        if (json !== undefined && passes(json.value)) return Either.right({ ...head.right, data: json.value as A })
+        if (json !== undefined && passes(json.value)) {
+          if (typeof json.value === "object" && json.value !== null) asIs.add(json.value)
+          return Either.right({ ...head.right, data: json.value as A })
+        }
       }
       const data = decodeData(head.right.data)
       if (Either.isLeft(data)) return fail(`invalid ${stream} data: ${ParseResult.TreeFormatter.formatErrorSync(data.left)}`)
       return Either.right({ ...head.right, data: data.right })
-    }
+    },
+    decodedAsIs: (data) => typeof data === "object" && data !== null && asIs.has(data)
   }
 }
 

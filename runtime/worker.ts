@@ -242,6 +242,8 @@ interface OutputTarget {
   readonly key: string
   readonly eventType: string
   readonly codec: EnvelopeCodec<any>
+  /** Same schema as the operator's input: an input payload passed through keeps its encoded JSON. */
+  readonly sameSchemaAsInput: boolean
 }
 
 interface BatchContext {
@@ -261,7 +263,12 @@ interface BatchContext {
 }
 
 const outputTargets = (keys: Keys, op: OperatorNode<any, any, any>): ReadonlyMap<string, OutputTarget> =>
-  new Map(op.to.map((s) => [s.name, { key: keys.stream(s.name), eventType: s.eventType, codec: makeEnvelopeCodec(s.name, s.schema) }]))
+  new Map(
+    op.to.map((s) => [
+      s.name,
+      { key: keys.stream(s.name), eventType: s.eventType, codec: makeEnvelopeCodec(s.name, s.schema), sameSchemaAsInput: s.schema === op.from.schema }
+    ])
+  )
 
 /**
  * Encodes one input's outputs as stream entries, all or none: an output that does not fit
@@ -270,7 +277,8 @@ const outputTargets = (keys: Keys, op: OperatorNode<any, any, any>): ReadonlyMap
  */
 const encodeOutputs = (
   c: BatchContext,
-  input: Delivered<any>,
+  input: Delivery,
+  envelope: Delivered<any>,
   outputs: ReadonlyArray<Output<any>>
 ): Array<readonly [stream: string, fields: Fields]> | string => {
   const encoded = new Array<readonly [string, Fields]>(outputs.length)
@@ -281,16 +289,21 @@ const encodeOutputs = (
     if (target === undefined) {
       return `output to ${name ?? "no stream"}, which ${c.op.name} does not write (it writes: ${[...c.targets.keys()].join(", ") || "nothing"})`
     }
+    // A payload passed through unchanged (a filter, a router, dedupe) is not serialized again.
+    const passedThrough = target.sameSchemaAsInput && o.data === envelope.data && c.codecIn.decodedAsIs(o.data)
     try {
-      const fields = target.codec.encode({
-        eventType: target.eventType,
-        eventId: deriveEventId(input.eventId, c.op.name, name!, o.key ?? String(n)),
-        timestamp: o.timestamp ?? input.timestamp,
-        source: c.op.name,
-        version: ENVELOPE_VERSION,
-        correlationId: input.correlationId,
-        data: o.data
-      })
+      const fields = target.codec.encode(
+        {
+          eventType: target.eventType,
+          eventId: deriveEventId(envelope.eventId, c.op.name, name!, o.key ?? String(n)),
+          timestamp: o.timestamp ?? envelope.timestamp,
+          source: c.op.name,
+          version: ENVELOPE_VERSION,
+          correlationId: envelope.correlationId,
+          data: o.data
+        },
+        passedThrough ? input.fields["data"] : undefined
+      )
       encoded[n] = [target.key, fields]
     } catch (error) {
       return `output does not match its stream's schema: ${describeError(error)}`
@@ -358,7 +371,7 @@ const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>): Effect.E
       const d = work[i]!
       const result = results[i] ?? { _tag: "Fail" as const, error: new Error("operator returned no result for this entry") }
       if (result._tag === "Emit") {
-        const encoded = encodeOutputs(c, envelopes[i]!, result.outputs)
+        const encoded = encodeOutputs(c, d, envelopes[i]!, result.outputs)
         if (typeof encoded === "string") {
           metrics.failed.inc(labels)
           dead(d, encoded, "permanent")

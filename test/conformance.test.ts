@@ -347,6 +347,28 @@ describe.each(transportCases)("worker semantics: $name", (tc) => {
       })
     ))
 
+  it("passes a payload through without serializing it again, unless the schema changed it", () =>
+    run(
+      Effect.gen(function* () {
+        const { t, seen } = pipeline({ work: Effect.succeed })
+        const w = yield* startWorker(t)
+        const transport = yield* Transport
+        const head = { eventType: "in", timestamp: new Date().toISOString(), source: "test", version: "1", correlationId: "c" }
+        yield* transport.append({
+          stream: w.keys.stream("in"),
+          entries: [
+            { ...head, eventId: "11111111-1111-4111-8111-111111111111", data: '{ "n": 7 }' },
+            // An excess key: the schema strips it, so the output is encoded from the decoded value.
+            { ...head, eventId: "22222222-2222-4222-8222-222222222222", data: '{"n":8,"extra":true}' }
+          ]
+        })
+        yield* waitUntil("both items arrive", Effect.sync(() => seen.includes(7) && seen.includes(8)))
+        const out = yield* transport.range(w.keys.stream("out"))
+        expect(out.map((e) => e.fields["data"]).sort()).toEqual(['{ "n": 7 }', '{"n":8}'])
+        yield* w.stop
+      })
+    ))
+
   it("holds the backlog under the high watermark plus one batch per consumer, losing nothing", () =>
     run(
       Effect.gen(function* () {

@@ -106,5 +106,10 @@ describe("identity check", () => {
     expect(Either.isLeft(codec.decode({ ...head, data: "{not json" }))).toBe(true)
     expect(codec.encode({ ...head, version: 1, data: { a: "x", b: 2 } }).data).toBe('{"a":"x","b":2}')
     expect(() => codec.encode({ ...head, version: 1, data: { a: 1 } as never })).toThrow(/Expected string/)
+    // What was decoded as JSON.parse made it is known as such; given its JSON, encode uses it as is.
+    expect(codec.decodedAsIs(Either.getOrThrow(ok).data)).toBe(true)
+    expect(codec.decodedAsIs(Either.getOrThrow(codec.decode({ ...head, data: '{"a":"x","z":1}' })).data)).toBe(false)
+    expect(codec.decodedAsIs({ a: "x" })).toBe(false)
+    expect(codec.encode({ ...head, version: 1, data: { a: "x" } }, '{ "a": "x" }').data).toBe('{ "a": "x" }')
   })
 })
