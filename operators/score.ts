@@ -79,7 +79,7 @@ export const score = (
           .pipe(Effect.provideServiceEffect(IdeaIndex, fromStore))
         const scored = batch.signals
         const ideas = scored.map((s) => (s.mergeInto === undefined ? ideaOf(s, weights) : undefined))
-        yield* store.upsertScoredIdeas(
+        yield* store.upsertIdeas(
           scored.flatMap((s, i) => {
             const idea = ideas[i]
             return idea === undefined

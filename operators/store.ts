@@ -57,6 +57,10 @@ export const IdeaRow = Schema.Struct({
 })
 export type IdeaRow = typeof IdeaRow.Type
 
+/** An idea to store; the scorer adds the signal's `capturedAt`, on which near-duplicate searches window. */
+export const IdeaUpsert = Schema.Struct({ ...IdeaRow.fields, eventAt: Schema.optional(Instant) })
+export type IdeaUpsert = typeof IdeaUpsert.Type
+
 /** An idea as stored, from `listIdeas`. */
 export const Idea = Schema.Struct({
   ...IdeaRow.fields,
@@ -133,12 +137,6 @@ export const BacktestRun = Schema.Struct({
 export type BacktestRun = typeof BacktestRun.Type
 
 /** An idea as the scorer writes it: an `IdeaRow` and the event time of its signal. */
-export const ScoredIdeaRow = Schema.Struct({
-  ...IdeaRow.fields,
-  /** The signal's `capturedAt`: near-duplicate searches window on it. */
-  eventAt: Instant
-})
-export type ScoredIdeaRow = typeof ScoredIdeaRow.Type
 
 /** A near-duplicate signal folded into an existing idea instead of making its own. */
 export const MergeRow = Schema.Struct({
@@ -195,8 +193,11 @@ export interface ListIdeasOptions {
 export interface StoreService {
   /** New signals; a known id or content hash is skipped. Returns rows inserted. */
   readonly upsertSignals: (rows: ReadonlyArray<SignalRow>) => Effect.Effect<number, SqlError>
-  /** New ideas, or a rescore of known ones (same id, different content). Returns rows inserted. */
-  readonly upsertIdeas: (rows: ReadonlyArray<IdeaRow>) => Effect.Effect<number, SqlError>
+  /**
+   * New ideas, or a rescore of known ones (same id, different content); a row without
+   * `eventAt` keeps the stored one. Returns rows inserted.
+   */
+  readonly upsertIdeas: (rows: ReadonlyArray<IdeaUpsert>) => Effect.Effect<number, SqlError>
   /** New mock-ups; a known id or (idea, variant, colorway) is skipped. Returns rows inserted. */
   readonly upsertMockups: (rows: ReadonlyArray<MockupRow>) => Effect.Effect<number, SqlError>
   /**
@@ -226,8 +227,6 @@ export interface StoreService {
   readonly parkedDraft: (ideaId: string) => Effect.Effect<Option.Option<unknown>, SqlError>
   /** Ideas with their signal and mock-ups, for the UI's review list, best score first. */
   readonly ideaCards: (options: IdeaCardsOptions) => Effect.Effect<ReadonlyArray<IdeaCard>, SqlError>
-  /** `upsertIdeas` for the scorer: the same idempotent upsert, with each idea's event time. Returns rows inserted. */
-  readonly upsertScoredIdeas: (rows: ReadonlyArray<ScoredIdeaRow>) => Effect.Effect<number, SqlError>
   /** New merges, each bumping its idea's `merge_count` once; a known merge is skipped. Returns merges recorded. */
   readonly recordMerges: (rows: ReadonlyArray<MergeRow>) => Effect.Effect<number, SqlError>
   /**
@@ -325,7 +324,7 @@ const make = Effect.gen(function* () {
   const insertedCount = (result: ReadonlyArray<postgres.Row>): number => result.filter((r) => r["inserted"] === true).length
 
   const checkSignals = validate(Schema.Array(SignalRow), "upsertSignals")
-  const checkIdeas = validate(Schema.Array(IdeaRow), "upsertIdeas")
+  const checkIdeas = validate(Schema.Array(IdeaUpsert), "upsertIdeas")
   const checkMockups = validate(Schema.Array(MockupRow), "upsertMockups")
   const checkListings = validate(Schema.Array(ListingRow), "upsertListings")
   const checkFeedback = validate(Schema.Array(FeedbackRow), "insertFeedback")
@@ -352,6 +351,8 @@ const make = Effect.gen(function* () {
       })
     })
 
+  // event_at in the same statement: a separate UPDATE would insert every row into the HNSW
+  // index a second time (event_at is indexed, so it is never a HOT update).
   const upsertIdeas: StoreService["upsertIdeas"] = (input) =>
     Effect.flatMap(checkIdeas(input), (rows) => {
       const values = lastPerKey(rows, (r) => r.id).map((r) => ({
@@ -362,19 +363,21 @@ const make = Effect.gen(function* () {
         embedding: r.embedding === null ? null : vectorLiteral(r.embedding),
         score: r.score,
         factors: json(r.factors),
-        weights_version: r.weightsVersion
+        weights_version: r.weightsVersion,
+        event_at: r.eventAt ?? null
       }))
       // The `where` leaves an identical redelivery untouched (updated_at included).
-      return batched("upsert ideas", values, 8, async (part) => {
+      return batched("upsert ideas", values, 9, async (part) => {
         const result = await sql`
-          insert into ideas ${sql(part, "id", "signal_id", "title", "description", "embedding", "score", "factors", "weights_version")}
+          insert into ideas ${sql(part, "id", "signal_id", "title", "description", "embedding", "score", "factors", "weights_version", "event_at")}
           on conflict (id) do update set
             title = excluded.title, description = excluded.description, embedding = excluded.embedding,
             score = excluded.score, factors = excluded.factors, weights_version = excluded.weights_version,
-            updated_at = now()
-          where (ideas.title, ideas.description, ideas.embedding, ideas.score, ideas.factors, ideas.weights_version)
+            event_at = coalesce(excluded.event_at, ideas.event_at), updated_at = now()
+          where (ideas.title, ideas.description, ideas.embedding, ideas.score, ideas.factors, ideas.weights_version, ideas.event_at)
             is distinct from
-            (excluded.title, excluded.description, excluded.embedding, excluded.score, excluded.factors, excluded.weights_version)
+            (excluded.title, excluded.description, excluded.embedding, excluded.score, excluded.factors, excluded.weights_version,
+             coalesce(excluded.event_at, ideas.event_at))
           returning (xmax = 0) as inserted`
         return insertedCount(result)
       })
@@ -608,43 +611,12 @@ const make = Effect.gen(function* () {
       )
     })
 
-  const checkScored = validate(Schema.Array(ScoredIdeaRow), "upsertScoredIdeas")
   const checkMerges = validate(Schema.Array(MergeRow), "recordMerges")
   const checkQueries = validate(Schema.Array(NeighbourQuery), "nearestIdeas")
   const decodeNeighbours = decodeRows(
     Schema.Struct({ ord: Schema.Int, ...Neighbour.fields, embedding: Schema.parseJson(Schema.Array(Finite)) }),
     "nearestIdeas"
   )
-
-  // upsertIdeas with event_at in the same statement: a separate UPDATE would insert every
-  // row into the HNSW index a second time (event_at is indexed, so it is never a HOT update).
-  const upsertScoredIdeas: StoreService["upsertScoredIdeas"] = (input) =>
-    Effect.flatMap(checkScored(input), (rows) => {
-      const values = lastPerKey(rows, (r) => r.id).map((r) => ({
-        id: r.id,
-        signal_id: r.signalId,
-        title: r.title,
-        description: r.description,
-        embedding: r.embedding === null ? null : vectorLiteral(r.embedding),
-        score: r.score,
-        factors: json(r.factors),
-        weights_version: r.weightsVersion,
-        event_at: r.eventAt
-      }))
-      return batched("upsert scored ideas", values, 9, async (part) => {
-        const result = await sql`
-          insert into ideas ${sql(part, "id", "signal_id", "title", "description", "embedding", "score", "factors", "weights_version", "event_at")}
-          on conflict (id) do update set
-            title = excluded.title, description = excluded.description, embedding = excluded.embedding,
-            score = excluded.score, factors = excluded.factors, weights_version = excluded.weights_version,
-            event_at = excluded.event_at, updated_at = now()
-          where (ideas.title, ideas.description, ideas.embedding, ideas.score, ideas.factors, ideas.weights_version, ideas.event_at)
-            is distinct from
-            (excluded.title, excluded.description, excluded.embedding, excluded.score, excluded.factors, excluded.weights_version, excluded.event_at)
-          returning (xmax = 0) as inserted`
-        return insertedCount(result)
-      })
-    })
 
   const recordMerges: StoreService["recordMerges"] = (input) =>
     Effect.flatMap(checkMerges(input), (rows) =>
@@ -715,7 +687,6 @@ const make = Effect.gen(function* () {
     })
 
   return {
-    upsertScoredIdeas,
     recordMerges,
     nearestIdeas,
     feedbackBySignal,

@@ -239,6 +239,14 @@ describe("Store on embedded PGlite", () => {
           expect(yield* store.upsertIdeas([{ ...ideas[0]!, score: 0.99, weightsVersion: 2 }])).toBe(0)
           const rescored = (yield* store.listIdeas({ limit: 1000 })).find((i) => i.id === ideas[0]!.id)
           expect(rescored).toMatchObject({ score: 0.99, weightsVersion: 2 })
+
+          // The event time the scorer gives is kept by a later upsert that has none.
+          const eventAt = new Date("2026-11-20T10:00:00Z")
+          expect(yield* store.upsertIdeas([{ ...ideas[1]!, eventAt }])).toBe(0)
+          expect(yield* store.upsertIdeas([{ ...ideas[1]!, score: 0.42 }])).toBe(0)
+          const [row] = yield* attempt("read event_at", () => client`select event_at, score from ideas where id = ${ideas[1]!.id}`)
+          expect(new Date(row!["event_at"]).toISOString()).toBe(eventAt.toISOString())
+          expect(row!["score"]).toBeCloseTo(0.42)
         }),
       30_000
     )
