@@ -70,6 +70,20 @@ const [hasToken, setHasToken] = createSignal(tokenStore.get() !== "")
 export { hasToken }
 export const openSettings = () => setSettingsOpen(true)
 
+/** A failed mutating call; when it was refused for want of a token, the way to the settings that take one. */
+export function ActionErrorBanner(props: { readonly error: { readonly text: string; readonly unauthorized: boolean }; readonly testId: string }) {
+  return (
+    <div class="banner banner-error" role="alert" data-testid={props.testId}>
+      <span>{props.error.text}</span>
+      <Show when={props.error.unauthorized}>
+        <button class="btn btn-small" onClick={openSettings}>
+          Open settings
+        </button>
+      </Show>
+    </div>
+  )
+}
+
 export function SettingsDialog() {
   let dialog!: HTMLDialogElement
   let input!: HTMLInputElement

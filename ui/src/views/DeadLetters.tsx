@@ -8,7 +8,7 @@ import { createEffect, createMemo, createSignal, For, on, onCleanup, Show } from
 import { createStore, reconcile } from "solid-js/store"
 import { api, ApiError, describeApiError } from "../api.ts"
 import type { DeadLetter, DlqAction, DlqSelection } from "../contract.ts"
-import { confirmAction, hasToken, openSettings } from "../components/Dialogs.tsx"
+import { ActionErrorBanner, confirmAction, hasToken, openSettings } from "../components/Dialogs.tsx"
 import { live } from "../live.ts"
 import { hrefOf } from "../route.ts"
 import { fmtCount } from "../state.ts"
@@ -164,18 +164,7 @@ export function DeadLettersView(props: { operator: string | null }) {
               </button>
             </div>
           </header>
-          <Show when={actionError()}>
-            {(err) => (
-              <div class="banner banner-error" role="alert" data-testid="action-error">
-                <span>{err().text}</span>
-                <Show when={err().unauthorized}>
-                  <button class="btn btn-small" onClick={openSettings}>
-                    Open settings
-                  </button>
-                </Show>
-              </div>
-            )}
-          </Show>
+          <Show when={actionError()}>{(err) => <ActionErrorBanner error={err()} testId="action-error" />}</Show>
           <Show when={loadError()}>
             <p class="banner banner-error" role="alert">
               {loadError()}

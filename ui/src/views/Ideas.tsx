@@ -6,7 +6,7 @@ import { createEffect, createSignal, For, on, onCleanup, Show } from "solid-js"
 import { createStore, reconcile } from "solid-js/store"
 import { api, ApiError, describeApiError } from "../api.ts"
 import { FACTORS, type FactorName, IDEA_STATUSES, type IdeaStatus, type IdeaSummary, REVIEW_STATUSES, type ReviewAction, type ReviewStatus } from "../contract.ts"
-import { hasToken, openSettings } from "../components/Dialogs.tsx"
+import { ActionErrorBanner, hasToken, openSettings } from "../components/Dialogs.tsx"
 import { applyReview } from "../state.ts"
 
 const FACTOR_LABEL: Record<FactorName, string> = {
@@ -196,14 +196,7 @@ export function IdeasView() {
                   </div>
                 </Show>
                 <Show when={actionError()?.id === idea.ideaId}>
-                  <div class="banner banner-error" role="alert" data-testid="review-error">
-                    <span>{actionError()!.text}</span>
-                    <Show when={actionError()!.unauthorized}>
-                      <button class="btn btn-small" onClick={openSettings}>
-                        Open settings
-                      </button>
-                    </Show>
-                  </div>
+                  <ActionErrorBanner error={actionError()!} testId="review-error" />
                 </Show>
               </div>
               <div class="idea-actions">
