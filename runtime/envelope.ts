@@ -42,31 +42,27 @@ const EnvelopeFields = Schema.Struct({
   data: Schema.String
 })
 
-type EnvelopeHead = typeof EnvelopeFields.Type
+/** The envelope's fields as the schema decodes them, or as they stand when already well-formed. */
+type EnvelopeHead = typeof EnvelopeFields.Type | typeof EnvelopeFields.Encoded
 
 const DIGITS = /^\d{1,15}$/
+/** What `JSON.parse` could not read (no JSON value is this symbol). */
+const NOT_JSON: unique symbol = Symbol("not JSON")
 
 /**
  * The hot path's shortcut for `EnvelopeFields`: every field a string and a plain integer
  * version give the very result the schema would; anything else is left to the schema,
  * which also words the error.
  */
-const wellFormed = (fields: Fields): Either.Either<EnvelopeHead, never> | undefined => {
-  const { eventType, eventId, timestamp, source, version, correlationId, data } = fields
-  if (
-    typeof eventType !== "string" ||
-    typeof eventId !== "string" ||
-    typeof timestamp !== "string" ||
-    typeof source !== "string" ||
-    typeof version !== "string" ||
-    typeof correlationId !== "string" ||
-    typeof data !== "string" ||
-    !DIGITS.test(version)
-  ) {
-    return undefined
-  }
-  return Either.right({ eventType, eventId, timestamp, source, version: Number(version), correlationId, data })
-}
+const wellFormed = (fields: Fields): fields is typeof EnvelopeFields.Encoded =>
+  typeof fields["eventType"] === "string" &&
+  typeof fields["eventId"] === "string" &&
+  typeof fields["timestamp"] === "string" &&
+  typeof fields["source"] === "string" &&
+  typeof fields["correlationId"] === "string" &&
+  typeof fields["data"] === "string" &&
+  typeof fields["version"] === "string" &&
+  DIGITS.test(fields["version"])
 
 export interface EnvelopeCodec<A> {
   /**
@@ -74,7 +70,8 @@ export interface EnvelopeCodec<A> {
    * passing an input through unchanged to a stream of the same schema); it is used as is.
    */
   readonly encode: (envelope: Envelope<A>, encodedData?: string) => Fields
-  readonly decode: (fields: Fields) => Either.Either<Envelope<A>, DecodeError>
+  /** `attempt`: the delivery a consumer is on (1, the default, for an entry read any other way). */
+  readonly decode: (fields: Fields, attempt?: number) => Either.Either<Delivered<A>, DecodeError>
   /** True for a payload object this codec decoded as JSON.parse made it: its entry's `data` is its exact JSON. */
   readonly decodedAsIs: (data: unknown) => boolean
 }
@@ -96,16 +93,50 @@ export const makeEnvelopeCodec = <A, I>(stream: string, schema: Schema.Schema<A,
       return false // the schema runs next and reports what threw
     }
   }
-  const parsed = (raw: string): { readonly value: unknown } | undefined => {
+  const parsed = (raw: string): unknown => {
     try {
-      return { value: JSON.parse(raw) }
+      return JSON.parse(raw)
     } catch {
-      return undefined
+      return NOT_JSON
     }
   }
   const fail = (message: string) => Either.left(new DecodeError({ stream, message }))
   // Payloads are immutable (read-only types), so one decoded as is stays its entry's JSON.
   const asIs = new WeakSet<object>()
+  // Runs for every entry a consumer reads: one object, built once.
+  const decode = (fields: Fields, attempt = 1): Either.Either<Delivered<A>, DecodeError> => {
+    let head: EnvelopeHead
+    if (wellFormed(fields)) {
+      head = fields
+    } else {
+      const checked = decodeFields(fields)
+      if (Either.isLeft(checked)) return fail(`invalid envelope: ${ParseResult.TreeFormatter.formatErrorSync(checked.left)}`)
+      head = checked.right
+    }
+    let data: unknown = NOT_JSON
+    if (identity !== undefined) {
+      const json = parsed(head.data)
+      if (json !== NOT_JSON && passes(json)) {
+        if (typeof json === "object" && json !== null) asIs.add(json)
+        data = json
+      }
+    }
+    if (data === NOT_JSON) {
+      const checked = decodeData(head.data)
+      if (Either.isLeft(checked)) return fail(`invalid ${stream} data: ${ParseResult.TreeFormatter.formatErrorSync(checked.left)}`)
+      data = checked.right
+    }
+    return Either.right({
+      eventType: head.eventType,
+      eventId: head.eventId,
+      timestamp: head.timestamp,
+      source: head.source,
+      version: Number(head.version),
+      correlationId: head.correlationId,
+      data: data as A,
+      attempt
+    })
+  }
   return {
     encode: (envelope, encodedData) => {
       let data = encodedData
@@ -126,20 +157,7 @@ export const makeEnvelopeCodec = <A, I>(stream: string, schema: Schema.Schema<A,
         data: data ?? encodeData(envelope.data)
       }
     },
-    decode: (fields) => {
-      const head = wellFormed(fields) ?? decodeFields(fields)
-      if (Either.isLeft(head)) return fail(`invalid envelope: ${ParseResult.TreeFormatter.formatErrorSync(head.left)}`)
-      if (identity !== undefined) {
-        const json = parsed(head.right.data)
-        if (json !== undefined && passes(json.value)) {
-          if (typeof json.value === "object" && json.value !== null) asIs.add(json.value)
-          return Either.right({ ...head.right, data: json.value as A })
-        }
-      }
-      const data = decodeData(head.right.data)
-      if (Either.isLeft(data)) return fail(`invalid ${stream} data: ${ParseResult.TreeFormatter.formatErrorSync(data.left)}`)
-      return Either.right({ ...head.right, data: data.right })
-    },
+    decode,
     decodedAsIs: (data) => typeof data === "object" && data !== null && asIs.has(data)
   }
 }
@@ -155,8 +173,9 @@ const sha1Hex: (data: string) => string =
  */
 export const deriveEventId = (...parts: ReadonlyArray<string>): string => {
   const hex = sha1Hex(parts.join("\u0000"))
-  const variant = ((parseInt(hex.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(18, 20)}-${hex.slice(20, 32)}`
+  // RFC 4122 variant: the top two bits of byte 8 become 10, which leaves its first hex digit one of 8, 9, a, b.
+  const variant = "89ab"[parseInt(hex[16]!, 16) & 3]
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`
 }
 
 export const newEventId = (): string => randomUUID()

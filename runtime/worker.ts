@@ -343,23 +343,13 @@ const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>): Effect.E
       dead(d, `no result after ${d.deliveries} deliveries (consumer died or stalled while processing)`, "max-attempts")
       continue
     }
-    const decoded = c.codecIn.decode(d.fields)
+    const decoded = c.codecIn.decode(d.fields, d.deliveries)
     if (Either.isLeft(decoded)) {
       dead(d, decoded.left.message, "decode")
       continue
     }
-    const e = decoded.right
     work.push(d)
-    envelopes.push({
-      eventType: e.eventType,
-      eventId: e.eventId,
-      timestamp: e.timestamp,
-      source: e.source,
-      version: e.version,
-      correlationId: e.correlationId,
-      data: e.data,
-      attempt: d.deliveries
-    })
+    envelopes.push(decoded.right)
   }
 
   const finish = (results: ReadonlyArray<ItemResult<any>>) => {
