@@ -1,11 +1,14 @@
 /**
- * Redis Streams transport (ioredis). One shared connection for short commands, plus one
- * dedicated connection per consumer for its blocking reads, so a consumer waiting in
+ * Redis Streams transport. One shared ioredis connection for everything but the worker
+ * loop's round trips, which each consumer sends over a connection of its own (`resp.ts`:
+ * a round trip written as one string, no per-command objects), so a consumer waiting in
  * XREADGROUP BLOCK never holds up another's commit.
  */
+import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { Config, Effect, Layer, Redacted } from "effect"
 import { Redis, type ChainableCommander } from "ioredis"
+import { RespBatch, RespConnection } from "./resp.ts"
 import type { Fields } from "../envelope.ts"
 import { TransportError } from "../errors.ts"
 import {
@@ -20,20 +23,17 @@ import {
 } from "../transport.ts"
 
 const script = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8")
+const BACKLOG_LUA = script("backlog")
+const BACKLOG_SHA = createHash("sha1").update(BACKLOG_LUA).digest("hex")
 
 interface ScriptedRedis extends Redis {
-  desainzBacklog(numKeys: number, ...args: ReadonlyArray<string | number>): Promise<number>
+  desainzBacklog(...numKeysAndArgs: ReadonlyArray<string | number>): Promise<number>
   desainzClaim(key: string, ...args: ReadonlyArray<string | number>): Promise<ReadonlyArray<unknown>>
   desainzTrim(key: string, keep: number): Promise<number>
 }
 
-/** Scripts defined with `defineCommand` are also queued on pipelines. */
-type ScriptedPipeline = ChainableCommander & {
-  desainzBacklog(numKeys: number, ...args: ReadonlyArray<string | number>): ChainableCommander
-}
-
 const withScripts = (redis: Redis): ScriptedRedis => {
-  redis.defineCommand("desainzBacklog", { lua: script("backlog") })
+  redis.defineCommand("desainzBacklog", { lua: BACKLOG_LUA })
   redis.defineCommand("desainzClaim", { numberOfKeys: 1, lua: script("claim") })
   redis.defineCommand("desainzTrim", { numberOfKeys: 1, lua: script("trim") })
   return redis as ScriptedRedis
@@ -71,11 +71,16 @@ const fromClaim = (reply: ReadonlyArray<unknown>): ReadonlyArray<Delivery> => {
   return out
 }
 
-const backlogArgs = (queries: ReadonlyArray<BacklogQuery>): Array<string | number> => [
-  queries.length,
-  ...queries.map((q) => q.stream),
-  ...queries.flatMap((q) => [q.groups.length, ...q.groups])
-]
+/** `lua/backlog.lua`'s keys and arguments; remembered per queries array, which a consumer sends every round trip. */
+const backlogArgsCache = new WeakMap<ReadonlyArray<BacklogQuery>, ReadonlyArray<string | number>>()
+const backlogArgs = (queries: ReadonlyArray<BacklogQuery>): ReadonlyArray<string | number> => {
+  let args = backlogArgsCache.get(queries)
+  if (args === undefined) {
+    args = [queries.length, ...queries.map((q) => q.stream), ...queries.flatMap((q) => [q.groups.length, ...q.groups])]
+    backlogArgsCache.set(queries, args)
+  }
+  return args
+}
 
 const queueCommit = (pipe: ChainableCommander, commit: Commit) => {
   for (const a of commit.appends) for (const fields of a.entries) pipe.xadd(a.stream, "*", ...flatten(fields))
@@ -113,18 +118,20 @@ export const make = (options: RedisTransportOptions) =>
         })
       )
     const shared = yield* Effect.acquireRelease(Effect.sync(connect), (r) => Effect.promise(() => r.quit().catch(() => undefined)))
-    const dedicated = new Map<string, ScriptedRedis>()
+    // A consumer's round trips go over its own connection, so one waiting in XREADGROUP
+    // BLOCK never holds up another's commit; by group, then consumer (consumer names are
+    // unique within a group only: one process runs `0` of several operators).
+    const url = Redacted.value(options.url)
+    const dedicated = new Map<string, Map<string, RespConnection>>()
+    const unattached = new RespConnection(url)
     yield* Effect.addFinalizer(() =>
-      Effect.promise(() => Promise.all([...dedicated.values()].map((r) => r.quit().catch(() => r.disconnect()))))
+      Effect.promise(() => Promise.all([unattached, ...[...dedicated.values()].flatMap((byConsumer) => [...byConsumer.values()])].map((c) => c.close())))
     )
-    /** Consumer names are unique within a group only: one process runs `0` of several operators. */
-    const connectionOf = (group: string, consumer: string): ScriptedRedis => {
-      const key = `${group}\u0000${consumer}`
-      let conn = dedicated.get(key)
-      if (conn === undefined) {
-        conn = connect()
-        dedicated.set(key, conn)
-      }
+    const connectionOf = (group: string, consumer: string): RespConnection => {
+      let byConsumer = dedicated.get(group)
+      if (byConsumer === undefined) dedicated.set(group, (byConsumer = new Map()))
+      let conn = byConsumer.get(consumer)
+      if (conn === undefined) byConsumer.set(consumer, (conn = new RespConnection(url)))
       return conn
     }
 
@@ -154,44 +161,55 @@ export const make = (options: RedisTransportOptions) =>
         }),
       exchange: (x) =>
         attempt("exchange", async () => {
-          const conn = x.read ? connectionOf(x.read.group, x.read.consumer) : shared
-          const pipe = conn.pipeline() as ScriptedPipeline
+          const conn = x.read ? connectionOf(x.read.group, x.read.consumer) : unattached
+          const batch = new RespBatch()
           const hasCommit = x.commit !== undefined && (x.commit.appends.length > 0 || x.commit.acks.length > 0)
+          let execAt = 0
           if (hasCommit) {
-            // MULTI/EXEC as plain commands: ioredis' own multi()/exec() would end the pipeline.
-            pipe.call("MULTI")
-            queueCommit(pipe, x.commit!)
-            pipe.call("EXEC")
+            batch.command("MULTI")
+            for (const a of x.commit!.appends) for (const fields of a.entries) batch.xadd(a.stream, fields)
+            for (const ack of x.commit!.acks) if (ack.ids.length > 0) batch.command("XACK", ack.stream, ack.group, ...ack.ids)
+            execAt = batch.commands
+            batch.command("EXEC")
           }
           const hasBacklog = x.backlog !== undefined && x.backlog.length > 0
-          if (hasBacklog) pipe.desainzBacklog(x.backlog!.length, ...backlogArgs(x.backlog!).slice(1))
+          if (hasBacklog) batch.command("EVALSHA", BACKLOG_SHA, ...backlogArgs(x.backlog!))
           if (x.read) {
             const r = x.read
-            if (r.blockMs > 0) {
-              pipe.xreadgroup("GROUP", r.group, r.consumer, "COUNT", r.count, "BLOCK", r.blockMs, "STREAMS", r.stream, ">")
-            } else {
-              pipe.xreadgroup("GROUP", r.group, r.consumer, "COUNT", r.count, "STREAMS", r.stream, ">")
-            }
+            if (r.blockMs > 0) batch.command("XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", r.count, "BLOCK", r.blockMs, "STREAMS", r.stream, ">")
+            else batch.command("XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", r.count, "STREAMS", r.stream, ">")
           }
-          const replies = unwrap(await pipe.exec())
+          const replies = await conn.send(batch)
           let i = 0
           if (hasCommit) {
-            // MULTI, one QUEUED per command, then EXEC's array (null when aborted).
-            i += 1 + countCommands(x.commit!)
+            // MULTI's OK and one QUEUED per command come first; a command Redis refused to
+            // queue makes EXEC fail as a whole (EXECABORT), with nothing written.
+            i = execAt
             const exec = replies[i++]
-            if (!Array.isArray(exec)) throw new Error("MULTI/EXEC aborted")
+            if (!Array.isArray(exec)) throw exec instanceof Error ? exec : new Error("MULTI/EXEC aborted")
             // Redis runs the rest of a transaction past a failing command; surface it.
             const failed = exec.find((r) => r instanceof Error)
             if (failed) throw failed
           }
-          const backlog = hasBacklog ? Number(replies[i++]) : 0
+          let backlog = 0
+          if (hasBacklog) {
+            const reply = replies[i++]
+            // Scripts are gone after a SCRIPT FLUSH or a restart: run it by its text, which loads it again.
+            backlog = Number(
+              reply instanceof Error && reply.message.startsWith("NOSCRIPT")
+                ? (await conn.send(new RespBatch().command("EVAL", BACKLOG_LUA, ...backlogArgs(x.backlog!))))[0]
+                : reply
+            )
+            if (Number.isNaN(backlog)) throw reply instanceof Error ? reply : new Error(`backlog script replied ${String(reply)}`)
+          }
+          if (x.read && replies[i] instanceof Error) throw replies[i]
           const deliveries = x.read ? fromRead(replies[i++] as ReadReply, 1) : []
           return { backlog, deliveries }
         }),
       backlog: (queries) =>
         queries.length === 0
           ? Effect.succeed(0)
-          : attempt("backlog", () => shared.desainzBacklog(queries.length, ...backlogArgs(queries).slice(1))).pipe(Effect.map(Number)),
+          : attempt("backlog", () => shared.desainzBacklog(...backlogArgs(queries))).pipe(Effect.map(Number)),
       readPending: (stream, group, consumer, count) =>
         attempt("XREADGROUP 0", async () => {
           const reply = (await shared.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", stream, "0")) as ReadReply
@@ -259,9 +277,6 @@ export const make = (options: RedisTransportOptions) =>
     }
     return shape
   })
-
-const countCommands = (commit: Commit): number =>
-  commit.appends.reduce((n, a) => n + a.entries.length, 0) + commit.acks.filter((a) => a.ids.length > 0).length
 
 export const layer = (options: RedisTransportOptions): Layer.Layer<Transport> => Layer.scoped(Transport, make(options))
 

@@ -1,0 +1,164 @@
+/**
+ * A consumer's own Redis connection for its hot loop, speaking RESP directly: a round
+ * trip's commands are written as one string and their replies parsed by redis-parser
+ * (the parser ioredis itself uses). The worker loop sends the same few commands thousands
+ * of times a second, and ioredis' per-command objects, promises and reply callbacks cost
+ * the client more than Redis spends running them (measured with `npm run bench -- runtime`).
+ * Everything else in the Redis transport goes through ioredis.
+ *
+ * Pipelined request/response only (no pub/sub, no MONITOR): replies come back in the order
+ * the commands were sent. A broken connection fails what is waiting and is reopened by the
+ * next round trip.
+ */
+import * as net from "node:net"
+import * as tls from "node:tls"
+import RedisParser from "redis-parser"
+
+export type Arg = string | number
+
+/** Commands encoded for one round trip, and how many replies they will get. */
+export class RespBatch {
+  text = ""
+  commands = 0
+
+  /** Appends one command. */
+  command(...args: ReadonlyArray<Arg>): this {
+    let text = `*${args.length}\r\n`
+    for (const arg of args) text += bulk(String(arg))
+    this.text += text
+    this.commands++
+    return this
+  }
+
+  /** `XADD stream * field value ...`, encoded straight from the fields object. */
+  xadd(stream: string, fields: Readonly<Record<string, string>>): this {
+    let count = 3
+    let body = ""
+    for (const name in fields) {
+      body += bulk(name) + bulk(fields[name]!)
+      count += 2
+    }
+    this.text += `*${count}\r\n$4\r\nXADD\r\n${bulk(stream)}$1\r\n*\r\n${body}`
+    this.commands++
+    return this
+  }
+}
+
+const bulk = (value: string): string => `$${Buffer.byteLength(value)}\r\n${value}\r\n`
+
+interface Waiting {
+  readonly replies: Array<unknown>
+  left: number
+  readonly resolve: (replies: Array<unknown>) => void
+  readonly reject: (error: Error) => void
+}
+
+/** Where and how to connect, from a `redis://` or `rediss://` URL (user, password, database). */
+interface Endpoint {
+  readonly host: string
+  readonly port: number
+  readonly tls: boolean
+  readonly handshake: RespBatch
+}
+
+export const parseRedisUrl = (raw: string): Endpoint => {
+  const url = new URL(raw)
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    throw new Error(`REDIS_URL: expected a redis:// or rediss:// URL, got ${url.protocol}`)
+  }
+  const handshake = new RespBatch()
+  const password = decodeURIComponent(url.password)
+  if (password !== "") {
+    if (url.username !== "") handshake.command("AUTH", decodeURIComponent(url.username), password)
+    else handshake.command("AUTH", password)
+  }
+  const db = url.pathname.replace(/^\//, "") || url.searchParams.get("db") || ""
+  if (db !== "" && db !== "0") handshake.command("SELECT", db)
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
+    port: url.port === "" ? 6379 : Number(url.port),
+    tls: url.protocol === "rediss:",
+    handshake
+  }
+}
+
+export class RespConnection {
+  private socket: net.Socket | undefined
+  private opening: Promise<void> | undefined
+  private readonly waiting: Array<Waiting> = []
+  private readonly endpoint: Endpoint
+
+  constructor(url: string) {
+    this.endpoint = parseRedisUrl(url)
+  }
+
+  /** Sends the batch in one write; resolves with one reply per command (error replies as `Error` values). */
+  async send(batch: RespBatch): Promise<Array<unknown>> {
+    if (this.socket === undefined) await this.open()
+    return this.write(this.socket!, batch)
+  }
+
+  /** Ends the connection; what is still waiting fails. */
+  close(): Promise<void> {
+    const socket = this.socket
+    if (socket === undefined) return Promise.resolve()
+    return new Promise((resolve) => {
+      socket.once("close", () => resolve())
+      socket.end()
+      setTimeout(() => socket.destroy(), 1_000).unref()
+    })
+  }
+
+  private write(socket: net.Socket, batch: RespBatch): Promise<Array<unknown>> {
+    return new Promise((resolve, reject) => {
+      if (batch.commands === 0) return resolve([])
+      this.waiting.push({ replies: [], left: batch.commands, resolve, reject })
+      socket.write(batch.text)
+    })
+  }
+
+  private open(): Promise<void> {
+    this.opening ??= this.connect().finally(() => {
+      this.opening = undefined
+    })
+    return this.opening
+  }
+
+  private async connect(): Promise<void> {
+    const { host, port } = this.endpoint
+    const socket = this.endpoint.tls ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port })
+    socket.setNoDelay(true)
+    const parser = new RedisParser({
+      returnReply: (reply) => this.reply(reply),
+      returnError: (error) => this.reply(error),
+      returnFatalError: (error) => socket.destroy(error)
+    })
+    socket.on("data", (chunk: Buffer) => parser.execute(chunk))
+    socket.on("error", () => undefined) // "close" follows and reports it
+    socket.on("close", (hadError) => {
+      if (this.socket === socket) this.socket = undefined
+      this.failAll(new Error(hadError ? `connection to ${host}:${port} failed` : `connection to ${host}:${port} closed`))
+    })
+    this.socket = socket
+    const replies = await this.write(socket, this.endpoint.handshake)
+    const refused = replies.find((r) => r instanceof Error)
+    if (refused !== undefined) {
+      socket.destroy()
+      throw refused
+    }
+  }
+
+  private reply(value: unknown): void {
+    const head = this.waiting[0]
+    if (head === undefined) return
+    head.replies.push(value)
+    if (--head.left === 0) {
+      this.waiting.shift()
+      head.resolve(head.replies)
+    }
+  }
+
+  private failAll(error: Error): void {
+    for (const w of this.waiting.splice(0)) w.reject(error)
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The consumers' own RESP connection (runtime/transport/resp.ts) against a real
+ * redis-server: pipelined replies in order, error replies as values, the URL's user,
+ * password and database, a broken connection failing what waits and reopening; and the
+ * Redis transport's round trip surviving a flushed script cache.
+ */
+import { randomUUID } from "node:crypto"
+import { Effect, Redacted } from "effect"
+import { Redis } from "ioredis"
+import { afterAll, describe, expect, inject, it } from "vitest"
+import { make as makeRedisTransport } from "../runtime/transport/redis.ts"
+import { parseRedisUrl, RespBatch, RespConnection } from "../runtime/transport/resp.ts"
+import { startRedis } from "./support/redisServer.ts"
+
+const url = inject("redisUrl")
+const admin = new Redis(url)
+afterAll(() => admin.quit())
+
+describe("RespConnection", () => {
+  it("sends a batch in one write and returns one reply per command, in order, error replies as values", async () => {
+    const conn = new RespConnection(url)
+    const key = `resp:${randomUUID()}`
+    try {
+      const replies = await conn.send(
+        new RespBatch()
+          .command("SET", key, "héllo wörld")
+          .command("GET", key)
+          .command("INCR", key)
+          .xadd(`${key}:s`, { a: "1", b: "ünïcode" })
+          .command("XLEN", `${key}:s`)
+          .command("HGET", key, "x")
+      )
+      expect(replies.slice(0, 2)).toEqual(["OK", "héllo wörld"])
+      expect(replies[2]).toBeInstanceOf(Error)
+      expect((replies[2] as Error).message).toMatch(/not an integer/)
+      expect(replies[3]).toMatch(/^\d+-\d+$/)
+      expect(replies[4]).toBe(1)
+      expect((replies[5] as Error).message).toMatch(/^WRONGTYPE/)
+      expect(await admin.xrange(`${key}:s`, "-", "+")).toEqual([[replies[3], ["a", "1", "b", "ünïcode"]]])
+    } finally {
+      await conn.close()
+      await admin.del(key, `${key}:s`)
+    }
+  })
+
+  it("authenticates as the URL's user and selects its database", async () => {
+    const user = `u${randomUUID().slice(0, 8)}`
+    await admin.call("ACL", "SETUSER", user, "on", ">s3cret/pass", "~*", "&*", "+@all")
+    const base = new URL(url)
+    const as = (password: string) => `redis://${user}:${encodeURIComponent(password)}@${base.host}/5`
+    const conn = new RespConnection(as("s3cret/pass"))
+    const key = `resp:${randomUUID()}`
+    try {
+      expect(await conn.send(new RespBatch().command("SET", key, "in db 5").command("ACL", "WHOAMI"))).toEqual(["OK", user])
+      const db5 = new Redis(`${url}/5`)
+      expect(await db5.get(key)).toBe("in db 5")
+      await db5.del(key)
+      await db5.quit()
+      expect(await admin.get(key)).toBeNull()
+      await expect(new RespConnection(as("wrong")).send(new RespBatch().command("PING"))).rejects.toThrow(/WRONGPASS/)
+    } finally {
+      await conn.close()
+      await admin.call("ACL", "DELUSER", user)
+    }
+  })
+
+  it("names the problem in a URL it cannot use", () => {
+    expect(() => parseRedisUrl("http://localhost:6379")).toThrow(/REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL, got http:/)
+    expect(parseRedisUrl("rediss://[::1]:7000")).toMatchObject({ host: "::1", port: 7000, tls: true })
+    expect(parseRedisUrl("redis://example.org")).toMatchObject({ host: "example.org", port: 6379, tls: false })
+  })
+
+  it("fails what waits when the connection breaks, and reopens it on the next round trip", async () => {
+    let server = await startRedis()
+    const conn = new RespConnection(server.url)
+    try {
+      await conn.send(new RespBatch().command("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"))
+      const waiting = conn.send(new RespBatch().command("XREADGROUP", "GROUP", "g", "c", "BLOCK", 10_000, "STREAMS", "s", ">"))
+      const failed = expect(waiting).rejects.toThrow(/connection to 127\.0\.0\.1:\d+ (failed|closed)/)
+      await new Promise((r) => setTimeout(r, 100))
+      await server.stop(true)
+      await failed
+      await expect(conn.send(new RespBatch().command("PING"))).rejects.toThrow(/connection to/)
+      server = await server.restart()
+      expect(await conn.send(new RespBatch().command("PING"))).toEqual(["PONG"])
+    } finally {
+      await conn.close()
+      await server.stop()
+    }
+  })
+})
+
+describe("Redis transport round trip", () => {
+  it("measures the backlog again after the script cache was flushed", async () => {
+    const stream = `{resp-${randomUUID()}}:out`
+    const input = `{resp-${randomUUID()}}:in`
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const transport = yield* makeRedisTransport({ url: Redacted.make(url) })
+          yield* transport.ensureGroup(stream, "reader")
+          yield* transport.ensureGroup(input, "worker")
+          yield* transport.append({ stream: input, entries: [{ n: "1" }] })
+          const read = { stream: input, group: "worker", consumer: "c", count: 10, blockMs: 0 }
+          const first = yield* transport.exchange({ backlog: [{ stream, groups: ["reader"] }], read })
+          expect(first.backlog).toBe(0)
+          expect(first.deliveries.map((d) => d.fields)).toEqual([{ n: "1" }])
+          yield* Effect.promise(() => admin.script("FLUSH"))
+          const second = yield* transport.exchange({
+            commit: { appends: [{ stream, entries: [{ n: "2" }, { n: "3" }] }], acks: [{ stream: input, group: "worker", ids: [first.deliveries[0]!.id] }] },
+            backlog: [{ stream, groups: ["reader"] }],
+            read
+          })
+          expect(second.backlog).toBe(2)
+          expect(second.deliveries).toEqual([])
+          expect(yield* transport.backlog([{ stream: input, groups: ["worker"] }])).toBe(0)
+        })
+      )
+    )
+    await admin.del(stream, input)
+  })
+})
