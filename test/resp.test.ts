@@ -2,7 +2,7 @@
  * The consumers' own RESP connection (runtime/transport/resp.ts) against a real
  * redis-server: pipelined replies in order, error replies as values, the URL's user,
  * password and database, a broken connection failing what waits and reopening; and the
- * Redis transport's round trip surviving a flushed script cache.
+ * backlog the Redis transport measures on it.
  */
 import { randomUUID } from "node:crypto"
 import { Effect, Redacted } from "effect"
@@ -91,32 +91,43 @@ describe("RespConnection", () => {
 })
 
 describe("Redis transport round trip", () => {
-  it("measures the backlog again after the script cache was flushed", async () => {
-    const stream = `{resp-${randomUUID()}}:out`
-    const input = `{resp-${randomUUID()}}:in`
+  it("measures the backlog of the slowest wanted group: lag + pending, the whole stream for a group not created yet", async () => {
+    const tag = `{resp-${randomUUID()}}`
+    const [input, out, other] = [`${tag}:in`, `${tag}:out`, `${tag}:other`]
     await Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
           const transport = yield* makeRedisTransport({ url: Redacted.make(url) })
-          yield* transport.ensureGroup(stream, "reader")
+          // No stream yet: nothing waits in it.
+          expect(yield* transport.backlog([{ stream: out, groups: ["fast", "slow"] }])).toBe(0)
           yield* transport.ensureGroup(input, "worker")
+          yield* transport.ensureGroup(out, "fast")
           yield* transport.append({ stream: input, entries: [{ n: "1" }] })
-          const read = { stream: input, group: "worker", consumer: "c", count: 10, blockMs: 0 }
-          const first = yield* transport.exchange({ backlog: [{ stream, groups: ["reader"] }], read })
-          expect(first.backlog).toBe(0)
-          expect(first.deliveries.map((d) => d.fields)).toEqual([{ n: "1" }])
-          yield* Effect.promise(() => admin.script("FLUSH"))
-          const second = yield* transport.exchange({
-            commit: { appends: [{ stream, entries: [{ n: "2" }, { n: "3" }] }], acks: [{ stream: input, group: "worker", ids: [first.deliveries[0]!.id] }] },
-            backlog: [{ stream, groups: ["reader"] }],
-            read
+          yield* transport.append({ stream: out, entries: [{ n: "a" }, { n: "b" }, { n: "c" }] })
+          // "fast" reads two (pending) and acknowledges one: lag 1 + pending 1.
+          const read = (yield* transport.exchange({ read: { stream: out, group: "fast", consumer: "f", count: 2, blockMs: 0 } })).deliveries
+          yield* transport.commit({ appends: [], acks: [{ stream: out, group: "fast", ids: [read[0]!.id] }] })
+          expect(yield* transport.backlog([{ stream: out, groups: ["fast"] }])).toBe(2)
+          // "slow" does not exist yet: it will read all three.
+          expect(yield* transport.backlog([{ stream: out, groups: ["fast", "slow"] }])).toBe(3)
+          // The round trip measures after its commit, the largest over its streams.
+          const round = yield* transport.exchange({
+            commit: { appends: [{ stream: other, entries: [{ n: "x" }] }], acks: [] },
+            backlog: [
+              { stream: out, groups: ["fast"] },
+              { stream: other, groups: ["reader"] }
+            ],
+            read: { stream: input, group: "worker", consumer: "w", count: 10, blockMs: 0 }
           })
-          expect(second.backlog).toBe(2)
-          expect(second.deliveries).toEqual([])
-          expect(yield* transport.backlog([{ stream: input, groups: ["worker"] }])).toBe(0)
+          expect(round.backlog).toBe(2)
+          expect(round.deliveries.map((d) => d.fields)).toEqual([{ n: "1" }])
+          yield* transport.append({ stream: other, entries: [{ n: "y" }, { n: "z" }] })
+          expect(
+            (yield* transport.exchange({ backlog: [{ stream: out, groups: ["fast"] }, { stream: other, groups: ["reader"] }] })).backlog
+          ).toBe(3)
         })
       )
     )
-    await admin.del(stream, input)
+    await admin.del(input, out, other)
   })
 })

@@ -4,7 +4,6 @@
  * a round trip written as one string, no per-command objects), so a consumer waiting in
  * XREADGROUP BLOCK never holds up another's commit.
  */
-import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { Config, Effect, Layer, Redacted } from "effect"
 import { Redis, type ChainableCommander } from "ioredis"
@@ -23,17 +22,13 @@ import {
 } from "../transport.ts"
 
 const script = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8")
-const BACKLOG_LUA = script("backlog")
-const BACKLOG_SHA = createHash("sha1").update(BACKLOG_LUA).digest("hex")
 
 interface ScriptedRedis extends Redis {
-  desainzBacklog(...numKeysAndArgs: ReadonlyArray<string | number>): Promise<number>
   desainzClaim(key: string, ...args: ReadonlyArray<string | number>): Promise<ReadonlyArray<unknown>>
   desainzTrim(key: string, keep: number): Promise<number>
 }
 
 const withScripts = (redis: Redis): ScriptedRedis => {
-  redis.defineCommand("desainzBacklog", { lua: BACKLOG_LUA })
   redis.defineCommand("desainzClaim", { numberOfKeys: 1, lua: script("claim") })
   redis.defineCommand("desainzTrim", { numberOfKeys: 1, lua: script("trim") })
   return redis as ScriptedRedis
@@ -71,15 +66,37 @@ const fromClaim = (reply: ReadonlyArray<unknown>): ReadonlyArray<Delivery> => {
   return out
 }
 
-/** `lua/backlog.lua`'s keys and arguments; remembered per queries array, which a consumer sends every round trip. */
-const backlogArgsCache = new WeakMap<ReadonlyArray<BacklogQuery>, ReadonlyArray<string | number>>()
-const backlogArgs = (queries: ReadonlyArray<BacklogQuery>): ReadonlyArray<string | number> => {
-  let args = backlogArgsCache.get(queries)
-  if (args === undefined) {
-    args = [queries.length, ...queries.map((q) => q.stream), ...queries.flatMap((q) => [q.groups.length, ...q.groups])]
-    backlogArgsCache.set(queries, args)
+/** Asks for what `backlogFrom` needs: each stream's length and its groups. */
+const queueBacklog = (batch: RespBatch, queries: ReadonlyArray<BacklogQuery>): void => {
+  for (const q of queries) batch.command("XLEN", q.stream).command("XINFO", "GROUPS", q.stream)
+}
+
+/**
+ * The largest backlog among the queried streams, from `queueBacklog`'s replies starting at
+ * `at`: what the slowest wanted group has not acknowledged yet (lag + pending). A group that
+ * does not exist yet counts the whole stream (it will read from the start); when Redis
+ * cannot tell a group's lag (after XDEL inside its range, or before Redis 7) the length is
+ * used: an upper bound, so backpressure errs on the side of waiting.
+ */
+const backlogFrom = (queries: ReadonlyArray<BacklogQuery>, replies: ReadonlyArray<unknown>, at: number): number => {
+  let worst = 0
+  for (let n = 0; n < queries.length; n++) {
+    const length = replies[at + 2 * n]
+    const groups = replies[at + 2 * n + 1]
+    if (length instanceof Error) throw length
+    if (groups instanceof Error) {
+      if (/no such key/i.test(groups.message)) continue // no stream yet: nothing waits in it
+      throw groups
+    }
+    const infos = (groups as ReadonlyArray<ReadonlyArray<unknown>>).map(asObject)
+    for (const wanted of queries[n]!.groups) {
+      const info = infos.find((g) => g["name"] === wanted)
+      const lag = info?.["lag"]
+      const backlog = info === undefined ? Number(length) : (typeof lag === "number" ? lag : Number(length)) + Number(info["pending"])
+      if (backlog > worst) worst = backlog
+    }
   }
-  return args
+  return worst
 }
 
 const queueCommit = (pipe: ChainableCommander, commit: Commit) => {
@@ -173,43 +190,37 @@ export const make = (options: RedisTransportOptions) =>
             batch.command("EXEC")
           }
           const hasBacklog = x.backlog !== undefined && x.backlog.length > 0
-          if (hasBacklog) batch.command("EVALSHA", BACKLOG_SHA, ...backlogArgs(x.backlog!))
+          const backlogAt = batch.commands
+          if (hasBacklog) queueBacklog(batch, x.backlog!)
+          const readAt = batch.commands
           if (x.read) {
             const r = x.read
             if (r.blockMs > 0) batch.command("XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", r.count, "BLOCK", r.blockMs, "STREAMS", r.stream, ">")
             else batch.command("XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", r.count, "STREAMS", r.stream, ">")
           }
           const replies = await conn.send(batch)
-          let i = 0
           if (hasCommit) {
             // MULTI's OK and one QUEUED per command come first; a command Redis refused to
             // queue makes EXEC fail as a whole (EXECABORT), with nothing written.
-            i = execAt
-            const exec = replies[i++]
+            const exec = replies[execAt]
             if (!Array.isArray(exec)) throw exec instanceof Error ? exec : new Error("MULTI/EXEC aborted")
             // Redis runs the rest of a transaction past a failing command; surface it.
             const failed = exec.find((r) => r instanceof Error)
             if (failed) throw failed
           }
-          let backlog = 0
-          if (hasBacklog) {
-            const reply = replies[i++]
-            // Scripts are gone after a SCRIPT FLUSH or a restart: run it by its text, which loads it again.
-            backlog = Number(
-              reply instanceof Error && reply.message.startsWith("NOSCRIPT")
-                ? (await conn.send(new RespBatch().command("EVAL", BACKLOG_LUA, ...backlogArgs(x.backlog!))))[0]
-                : reply
-            )
-            if (Number.isNaN(backlog)) throw reply instanceof Error ? reply : new Error(`backlog script replied ${String(reply)}`)
-          }
-          if (x.read && replies[i] instanceof Error) throw replies[i]
-          const deliveries = x.read ? fromRead(replies[i++] as ReadReply, 1) : []
-          return { backlog, deliveries }
+          const backlog = hasBacklog ? backlogFrom(x.backlog!, replies, backlogAt) : 0
+          const read = replies[readAt]
+          if (read instanceof Error) throw read
+          return { backlog, deliveries: x.read ? fromRead(read as ReadReply, 1) : [] }
         }),
       backlog: (queries) =>
         queries.length === 0
           ? Effect.succeed(0)
-          : attempt("backlog", () => shared.desainzBacklog(...backlogArgs(queries))).pipe(Effect.map(Number)),
+          : attempt("backlog", async () => {
+              const batch = new RespBatch()
+              queueBacklog(batch, queries)
+              return backlogFrom(queries, await unattached.send(batch), 0)
+            }),
       readPending: (stream, group, consumer, count) =>
         attempt("XREADGROUP 0", async () => {
           const reply = (await shared.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", stream, "0")) as ReadReply
