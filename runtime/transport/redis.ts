@@ -88,11 +88,12 @@ const backlogFrom = (queries: ReadonlyArray<BacklogQuery>, replies: ReadonlyArra
       if (/no such key/i.test(groups.message)) continue // no stream yet: nothing waits in it
       throw groups
     }
-    const infos = (groups as ReadonlyArray<ReadonlyArray<unknown>>).map(asObject)
+    // Read in place: this runs every round trip, and a group's reply is a flat name/value list.
+    const infos = groups as ReadonlyArray<ReadonlyArray<unknown>>
     for (const wanted of queries[n]!.groups) {
-      const info = infos.find((g) => g["name"] === wanted)
-      const lag = info?.["lag"]
-      const backlog = info === undefined ? Number(length) : (typeof lag === "number" ? lag : Number(length)) + Number(info["pending"])
+      const info = infos.find((g) => fieldOf(g, "name") === wanted)
+      const lag = info === undefined ? undefined : fieldOf(info, "lag")
+      const backlog = info === undefined ? Number(length) : (typeof lag === "number" ? lag : Number(length)) + Number(fieldOf(info, "pending"))
       if (backlog > worst) worst = backlog
     }
   }
@@ -111,6 +112,12 @@ const unwrap = (replies: Array<[Error | null, unknown]> | null): Array<unknown> 
     if (error) throw error
     return value
   })
+}
+
+/** The value after `name` in a flat name/value reply. */
+const fieldOf = (flat: ReadonlyArray<unknown>, name: string): unknown => {
+  for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i] === name) return flat[i + 1]
+  return undefined
 }
 
 const asObject = (flat: ReadonlyArray<unknown>): Record<string, unknown> => {
