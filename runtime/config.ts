@@ -5,10 +5,15 @@
 import { Config, Effect, Layer, Option, Redacted } from "effect"
 import * as EmbeddedTransport from "./transport/embedded.ts"
 import * as RedisTransport from "./transport/redis.ts"
+import { isRedisUrl, REDIS_URL_FORMAT } from "./transport/resp.ts"
 import type { Transport } from "./transport.ts"
 
 export const RuntimeConfig = Config.all({
-  redisUrl: Config.option(Config.redacted("REDIS_URL")),
+  redisUrl: Config.option(
+    Config.redacted("REDIS_URL").pipe(
+      Config.validate({ message: `REDIS_URL: expected ${REDIS_URL_FORMAT}`, validation: (url) => isRedisUrl(Redacted.value(url)) })
+    )
+  ),
   port: Config.port("PORT").pipe(Config.withDefault(8080)),
   host: Config.string("HOST").pipe(Config.withDefault("127.0.0.1")),
   token: Config.option(Config.redacted("DESAINZ_TOKEN")),

@@ -5,9 +5,10 @@
  * backlog the Redis transport measures on it.
  */
 import { randomUUID } from "node:crypto"
-import { Effect, Redacted } from "effect"
+import { ConfigProvider, Effect, Either, Redacted } from "effect"
 import { Redis } from "ioredis"
 import { afterAll, describe, expect, inject, it } from "vitest"
+import { RuntimeConfig } from "../runtime/config.ts"
 import { make as makeRedisTransport } from "../runtime/transport/redis.ts"
 import { parseRedisUrl, RespBatch, RespConnection } from "../runtime/transport/resp.ts"
 import { startRedis } from "./support/redisServer.ts"
@@ -64,10 +65,18 @@ describe("RespConnection", () => {
     }
   })
 
-  it("names the problem in a URL it cannot use", () => {
-    expect(() => parseRedisUrl("http://localhost:6379")).toThrow(/REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL, got http:/)
+  it("reads the URL as ioredis does, and refuses one it cannot use at startup, naming REDIS_URL", async () => {
     expect(parseRedisUrl("rediss://[::1]:7000")).toMatchObject({ host: "::1", port: 7000, tls: true })
     expect(parseRedisUrl("redis://example.org")).toMatchObject({ host: "example.org", port: 6379, tls: false })
+    expect(parseRedisUrl("redis://h:1/3").handshake.text).toBe(new RespBatch().command("SELECT", "3").text)
+    expect(parseRedisUrl("redis://h:1?password=p%40ss&db=2").handshake.text).toBe(new RespBatch().command("AUTH", "p@ss").command("SELECT", "2").text)
+    for (const bad of ["localhost:6379", "http://localhost:6379", "redis//nowhere"]) {
+      expect(() => parseRedisUrl(bad)).toThrow(/^REDIS_URL: expected redis:\/\/\[user:password@\]host/)
+      const loaded = await Effect.runPromise(
+        Effect.either(RuntimeConfig).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REDIS_URL", bad]]))))
+      )
+      expect(Either.isLeft(loaded) && String(loaded.left)).toMatch(/REDIS_URL: expected redis:\/\//)
+    }
   })
 
   it("fails what waits when the connection breaks, and reopens it on the next round trip", async () => {

@@ -53,7 +53,7 @@ interface Waiting {
   readonly reject: (error: Error) => void
 }
 
-/** Where and how to connect, from a `redis://` or `rediss://` URL (user, password, database). */
+/** Where and how to connect, from a `redis://` or `rediss://` URL. */
 interface Endpoint {
   readonly host: string
   readonly port: number
@@ -61,24 +61,38 @@ interface Endpoint {
   readonly handshake: RespBatch
 }
 
+export const REDIS_URL_FORMAT = "redis://[user:password@]host[:port][/db], or rediss://... for TLS"
+
+/** Read as ioredis reads it: user, password and database from the URL, else from its query (`?password=`, `?db=`). */
 export const parseRedisUrl = (raw: string): Endpoint => {
-  const url = new URL(raw)
-  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-    throw new Error(`REDIS_URL: expected a redis:// or rediss:// URL, got ${url.protocol}`)
+  const url = URL.canParse(raw) ? new URL(raw) : undefined
+  if (url === undefined || (url.protocol !== "redis:" && url.protocol !== "rediss:")) {
+    throw new Error(`REDIS_URL: expected ${REDIS_URL_FORMAT}`)
   }
+  const query = url.searchParams
   const handshake = new RespBatch()
-  const password = decodeURIComponent(url.password)
+  const username = decodeURIComponent(url.username) || query.get("username") || ""
+  const password = decodeURIComponent(url.password) || query.get("password") || ""
   if (password !== "") {
-    if (url.username !== "") handshake.command("AUTH", decodeURIComponent(url.username), password)
+    if (username !== "") handshake.command("AUTH", username, password)
     else handshake.command("AUTH", password)
   }
-  const db = url.pathname.replace(/^\//, "") || url.searchParams.get("db") || ""
+  const db = url.pathname.replace(/^\//, "") || query.get("db") || ""
   if (db !== "" && db !== "0") handshake.command("SELECT", db)
   return {
     host: url.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
     port: url.port === "" ? 6379 : Number(url.port),
     tls: url.protocol === "rediss:",
     handshake
+  }
+}
+
+export const isRedisUrl = (raw: string): boolean => {
+  try {
+    parseRedisUrl(raw)
+    return true
+  } catch {
+    return false
   }
 }
 
