@@ -5,7 +5,7 @@
  * XREADGROUP BLOCK never holds up another's commit.
  */
 import { readFileSync } from "node:fs"
-import { Config, Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { Redis, type ChainableCommander } from "ioredis"
 import { RespBatch, RespConnection } from "./resp.ts"
 import type { Fields } from "../envelope.ts"
@@ -297,5 +297,3 @@ export const make = (options: RedisTransportOptions) =>
   })
 
 export const layer = (options: RedisTransportOptions): Layer.Layer<Transport> => Layer.scoped(Transport, make(options))
-
-export const RedisUrl = Config.redacted("REDIS_URL")

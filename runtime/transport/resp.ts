@@ -18,28 +18,38 @@ export type Arg = string | number
 
 /** Commands encoded for one round trip, and how many replies they will get. */
 export class RespBatch {
-  text = ""
-  commands = 0
+  private encoded = ""
+  private count = 0
+
+  /** The RESP text to write. */
+  get text(): string {
+    return this.encoded
+  }
+
+  /** How many commands, so how many replies. */
+  get commands(): number {
+    return this.count
+  }
 
   /** Appends one command. */
   command(...args: ReadonlyArray<Arg>): this {
     let text = `*${args.length}\r\n`
     for (const arg of args) text += bulk(String(arg))
-    this.text += text
-    this.commands++
+    this.encoded += text
+    this.count++
     return this
   }
 
   /** `XADD stream * field value ...`, encoded straight from the fields object. */
   xadd(stream: string, fields: Readonly<Record<string, string>>): this {
-    let count = 3
+    let args = 3
     let body = ""
     for (const name in fields) {
       body += bulk(name) + bulk(fields[name]!)
-      count += 2
+      args += 2
     }
-    this.text += `*${count}\r\n$4\r\nXADD\r\n${bulk(stream)}$1\r\n*\r\n${body}`
-    this.commands++
+    this.encoded += `*${args}\r\n$4\r\nXADD\r\n${bulk(stream)}$1\r\n*\r\n${body}`
+    this.count++
     return this
   }
 }
