@@ -1,17 +1,18 @@
 /**
- * Redis Streams transport. One shared ioredis connection for everything but the worker
- * loop's round trips, which each consumer sends over a connection of its own (`resp.ts`:
- * a round trip written as one string, no per-command objects), so a consumer waiting in
- * XREADGROUP BLOCK never holds up another's commit.
+ * Redis Streams transport. Everything that writes entries (commits, appends) and the
+ * backlog measurement go through `resp.ts` connections: a round trip written as one string,
+ * one MULTI/EXEC encoding for all of them. Each consumer has a connection of its own, so
+ * one waiting in XREADGROUP BLOCK never holds up another's commit; the rest share one.
+ * Claims, history reads and inspection (XINFO, XRANGE, trims) use one shared ioredis
+ * connection.
  */
 import { readFileSync } from "node:fs"
 import { Effect, Layer, Redacted } from "effect"
-import { Redis, type ChainableCommander } from "ioredis"
+import { Redis } from "ioredis"
 import { RespBatch, RespConnection } from "./resp.ts"
 import type { Fields } from "../envelope.ts"
 import { TransportError } from "../errors.ts"
 import {
-  type Append,
   type BacklogQuery,
   type Commit,
   type Delivery,
@@ -39,12 +40,6 @@ const attempt = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, Trans
     try: run,
     catch: (cause) => new TransportError({ message: `redis ${what}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
   })
-
-const flatten = (fields: Fields): Array<string> => {
-  const out: Array<string> = []
-  for (const k in fields) out.push(k, fields[k]!)
-  return out
-}
 
 const toFields = (flat: ReadonlyArray<string>): Fields => {
   const fields: Record<string, string> = {}
@@ -100,18 +95,28 @@ const backlogFrom = (queries: ReadonlyArray<BacklogQuery>, replies: ReadonlyArra
   return worst
 }
 
-const queueCommit = (pipe: ChainableCommander, commit: Commit) => {
-  for (const a of commit.appends) for (const fields of a.entries) pipe.xadd(a.stream, "*", ...flatten(fields))
-  for (const ack of commit.acks) if (ack.ids.length > 0) pipe.xack(ack.stream, ack.group, ...ack.ids)
+/** Queues a commit as MULTI, its XADDs and XACKs, EXEC; returns where EXEC's reply will be. */
+const queueCommit = (batch: RespBatch, commit: Commit): number => {
+  batch.command("MULTI")
+  for (const a of commit.appends) for (const fields of a.entries) batch.xadd(a.stream, fields)
+  for (const ack of commit.acks) if (ack.ids.length > 0) batch.command("XACK", ack.stream, ack.group, ...ack.ids)
+  const execAt = batch.commands
+  batch.command("EXEC")
+  return execAt
 }
 
-/** Throws the first error inside a pipeline reply (ioredis reports them per command). */
-const unwrap = (replies: Array<[Error | null, unknown]> | null): Array<unknown> => {
-  if (replies === null) throw new Error("pipeline aborted")
-  return replies.map(([error, value]) => {
-    if (error) throw error
-    return value
-  })
+/**
+ * EXEC's replies (the appended entries' ids first), or the error that stopped the commit.
+ * MULTI's OK and one QUEUED per command come before it; a command Redis refused to queue
+ * makes EXEC fail as a whole (EXECABORT), with nothing written.
+ */
+const committed = (replies: ReadonlyArray<unknown>, execAt: number): ReadonlyArray<unknown> => {
+  const exec = replies[execAt]
+  if (!Array.isArray(exec)) throw exec instanceof Error ? exec : new Error("MULTI/EXEC aborted")
+  // Redis runs the rest of a transaction past a failing command; surface it.
+  const failed = exec.find((r) => r instanceof Error)
+  if (failed) throw failed
+  return exec
 }
 
 /** The value after `name` in a flat name/value reply. */
@@ -159,13 +164,6 @@ export const make = (options: RedisTransportOptions) =>
       return conn
     }
 
-    const append = (a: Append) =>
-      attempt("XADD", async () => {
-        const pipe = shared.multi()
-        for (const fields of a.entries) pipe.xadd(a.stream, "*", ...flatten(fields))
-        return unwrap(await pipe.exec()) as Array<string>
-      })
-
     const groupsOf = async (conn: Redis, stream: string): Promise<ReadonlyArray<Record<string, unknown>>> =>
       ((await conn.call("XINFO", "GROUPS", stream)) as ReadonlyArray<ReadonlyArray<unknown>>).map(asObject)
 
@@ -176,26 +174,24 @@ export const make = (options: RedisTransportOptions) =>
           Effect.asVoid,
           Effect.catchIf((e) => String(e.message).includes("BUSYGROUP"), () => Effect.void)
         ),
-      append,
+      append: (a) =>
+        attempt("XADD", async () => {
+          const batch = new RespBatch()
+          const execAt = queueCommit(batch, { appends: [a], acks: [] })
+          return committed(await unattached.send(batch), execAt) as ReadonlyArray<string>
+        }),
       commit: (commit) =>
         attempt("commit", async () => {
-          const pipe = shared.multi()
-          queueCommit(pipe, commit)
-          unwrap(await pipe.exec())
+          const batch = new RespBatch()
+          const execAt = queueCommit(batch, commit)
+          committed(await unattached.send(batch), execAt)
         }),
       exchange: (x) =>
         attempt("exchange", async () => {
           const conn = x.read ? connectionOf(x.read.group, x.read.consumer) : unattached
           const batch = new RespBatch()
           const hasCommit = x.commit !== undefined && (x.commit.appends.length > 0 || x.commit.acks.length > 0)
-          let execAt = 0
-          if (hasCommit) {
-            batch.command("MULTI")
-            for (const a of x.commit!.appends) for (const fields of a.entries) batch.xadd(a.stream, fields)
-            for (const ack of x.commit!.acks) if (ack.ids.length > 0) batch.command("XACK", ack.stream, ack.group, ...ack.ids)
-            execAt = batch.commands
-            batch.command("EXEC")
-          }
+          const execAt = hasCommit ? queueCommit(batch, x.commit!) : -1
           const hasBacklog = x.backlog !== undefined && x.backlog.length > 0
           const backlogAt = batch.commands
           if (hasBacklog) queueBacklog(batch, x.backlog!)
@@ -206,15 +202,7 @@ export const make = (options: RedisTransportOptions) =>
             else batch.command("XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", r.count, "STREAMS", r.stream, ">")
           }
           const replies = await conn.send(batch)
-          if (hasCommit) {
-            // MULTI's OK and one QUEUED per command come first; a command Redis refused to
-            // queue makes EXEC fail as a whole (EXECABORT), with nothing written.
-            const exec = replies[execAt]
-            if (!Array.isArray(exec)) throw exec instanceof Error ? exec : new Error("MULTI/EXEC aborted")
-            // Redis runs the rest of a transaction past a failing command; surface it.
-            const failed = exec.find((r) => r instanceof Error)
-            if (failed) throw failed
-          }
+          if (hasCommit) committed(replies, execAt)
           const backlog = hasBacklog ? backlogFrom(x.backlog!, replies, backlogAt) : 0
           const read = replies[readAt]
           if (read instanceof Error) throw read
