@@ -1,5 +1,5 @@
 /**
- * Dedupe bench: checks per second and Redis memory of the Bloom filter (`operators/dedupe.ts`,
+ * Dedupe bench: checks per second and Redis memory of the Bloom filter (`operators/ingest/dedupe.ts`,
  * batched check-and-add, one EVALSHA per batch) against the plain-set baseline a developer
  * would write first: per key SISMEMBER in the previous bucket's set + SADD to the current
  * one (the same check-current-and-previous semantics), pipelined one batch per round trip.
@@ -17,7 +17,7 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Redacted } from "effect"
 import { Redis } from "ioredis"
-import { type BloomFilterSpec, makeRedis } from "../operators/dedupe.ts"
+import { type BloomFilterSpec, makeRedis } from "../operators/ingest/dedupe.ts"
 import { makeKeys } from "../runtime/keys.ts"
 import { emit, intFlag, log, numberFlag, parseFlags, round, UsageError } from "./harness.ts"
 import { withRedis } from "./redis.ts"

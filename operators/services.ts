@@ -7,7 +7,7 @@
 import { Effect, Layer } from "effect"
 import { BlobStore } from "../runtime/blobs.ts"
 import { migrate, Sql } from "../runtime/sql.ts"
-import * as Bloom from "./dedupe.ts"
+import * as Bloom from "./ingest/dedupe.ts"
 import { Store } from "./store.ts"
 
 const MigratedSql = Layer.effectDiscard(

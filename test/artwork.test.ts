@@ -7,7 +7,7 @@ import sharp from "sharp"
 import { beforeAll, describe, expect, it } from "vitest"
 import { PermanentError } from "../runtime/errors.ts"
 import { FONT_IDS, loadFont } from "../operators/artwork/fonts.ts"
-import { renderMockups, MOCKUP_SIZE } from "../operators/artwork/mockup.ts"
+import { renderMockups, MOCKUP_SIZE } from "../operators/artwork/garment.ts"
 import { MAX_PRINT_FILE_BYTES, renderPrintFile, toCmykTiff } from "../operators/artwork/printFile.ts"
 import {
   CANVAS,

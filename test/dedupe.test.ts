@@ -12,8 +12,8 @@ import {
   dedupe,
   layerMemory,
   layerRedis
-} from "../operators/dedupe.ts"
-import { contentHash } from "../operators/normalize.ts"
+} from "../operators/ingest/dedupe.ts"
+import { contentHash } from "../operators/ingest/normalize.ts"
 import { Signal } from "../operators/schemas.ts"
 import type { Delivered } from "../runtime/envelope.ts"
 import { TopologyError } from "../runtime/errors.ts"
@@ -245,7 +245,7 @@ describe("BloomFilter on Redis (bitmaps + lua/bloom.lua)", () => {
     }
     try {
       // Loaded beforehand, so EVALSHA never falls back to EVAL (a second call) here.
-      await redis.script("LOAD", readFileSync(new URL("../operators/lua/bloom.lua", import.meta.url), "utf8"))
+      await redis.script("LOAD", readFileSync(new URL("../operators/ingest/lua/bloom.lua", import.meta.url), "utf8"))
       const node = dedupe({ ttl: "1 day" }, { from: signalsRaw, to: signalsUnique })
       const base = Date.parse("2026-01-01T00:00:00Z")
       const batch = Array.from({ length: 100 }, (_, i) => signal(`headline ${i % 70}`, at(base + (i % 5) * 13 * HOUR)))

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import fc from "fast-check"
 import { Schema } from "effect"
-import { contentHash, normalizeSignal, normalizeText, purgePii } from "../operators/normalize.ts"
+import { contentHash, normalizeSignal, normalizeText, purgePii } from "../operators/ingest/normalize.ts"
 import { Signal } from "../operators/schemas.ts"
 import { PermanentError } from "../runtime/errors.ts"
 

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { ConfigProvider, Effect, Either, Redacted } from "effect"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
-import { cosine, Embedder, hashEmbedding, HASHING_MODEL, layerConfig, makeHashing, makeOpenAI } from "../operators/embedder.ts"
+import { cosine, Embedder, hashEmbedding, HASHING_MODEL, layerConfig, makeHashing, makeOpenAI } from "../operators/scoring/embedder.ts"
 import { isRetryable, PermanentError, RetryableError, retryAfterMs } from "../runtime/errors.ts"
 
 const DIM = 384

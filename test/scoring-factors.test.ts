@@ -7,7 +7,7 @@
 import fc from "fast-check"
 import { Effect, Layer, Redacted, TestClock, TestContext } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { cosine, Embedder, hashEmbedding, layerHashing } from "../operators/embedder.ts"
+import { cosine, Embedder, hashEmbedding, layerHashing } from "../operators/scoring/embedder.ts"
 import type { Signal } from "../operators/schemas.ts"
 import { communityFitFactor, membersOf, NicheProfile, profileText } from "../operators/scoring/communityFit.ts"
 import { engagementFactor, engagementRate, robustScale } from "../operators/scoring/engagement.ts"

@@ -4,7 +4,7 @@
  * on the embedded transport. Data flows the whole time (a feeder pushes every 100 ms).
  *
  * The ideas routes are not in the runtime yet, so the ideas test runs against a small
- * fake of their contract (ui/src/contract.ts) mounted in this test's app.
+ * fake of their contract (operators/api/contract.ts) mounted in this test's app.
  *
  * Each test saves a screenshot to test-results/ui/<name>.png.
  */
@@ -23,7 +23,7 @@ import { Metrics } from "../runtime/metrics.ts"
 import { mountStatic, UI_DIST } from "../runtime/static.ts"
 import { map, sink, stream, topology } from "../runtime/topology.ts"
 import * as EmbeddedTransport from "../runtime/transport/embedded.ts"
-import type { IdeaSummary, ReviewStatus } from "../ui/src/contract.ts"
+import type { IdeaSummary, ReviewStatus } from "../operators/api/contract.ts"
 import { type Browser, launchChromium } from "../ui/support/chromium.ts"
 import { feeder, startWorker, uniqueName } from "./support/harness.ts"
 

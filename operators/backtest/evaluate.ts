@@ -15,7 +15,7 @@
  * search optimises its NDCG@k), the rest validates; a weight set is only worth promoting
  * if it beats the current one on the validation part, which the search never saw.
  */
-import type { Outcome } from "../recordings.ts"
+import type { Outcome } from "../sources/recordings.ts"
 import { FACTOR_NAMES, type FactorName, type Factors, type Signal, type Weights } from "../schemas.ts"
 import { combine } from "../scoring/scorer.ts"
 import { bucketOf } from "../scoring/state.ts"

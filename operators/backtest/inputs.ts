@@ -14,9 +14,9 @@ import { PermanentError } from "../../runtime/errors.ts"
 import { makeKeys } from "../../runtime/keys.ts"
 import type { StreamDef } from "../../runtime/topology.ts"
 import { Transport } from "../../runtime/transport.ts"
-import { readRecording, type RecordingFormat } from "../recordings.ts"
+import { readRecording, type RecordingFormat } from "../sources/recordings.ts"
 import { Signal } from "../schemas.ts"
-import type { RecordedItem } from "./replay.ts"
+import type { RecordedItem } from "./rescore.ts"
 
 /** The replay source's node name (operators/sources/replay.ts): its events' ids derive from it. */
 const REPLAY_SOURCE = "replay"

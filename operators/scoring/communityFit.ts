@@ -11,7 +11,7 @@
  * With no niches configured, fit is 0 for every signal.
  */
 import { Schema } from "effect"
-import { cosine } from "../embedder.ts"
+import { cosine } from "./embedder.ts"
 import type { Signal } from "../schemas.ts"
 
 export const NicheProfile = Schema.Struct({

@@ -12,7 +12,7 @@
  * later, a logistic tail after (never negative, never above 1).
  */
 import { Schema } from "effect"
-import { keyPhraseOf } from "../ideas.ts"
+import { keyPhraseOf } from "../ids.ts"
 import type { Signal } from "../schemas.ts"
 import { bucketOf, type Cell, type MaxRecord, type Write } from "./state.ts"
 import type { ClosedWindow } from "./window.ts"

@@ -14,7 +14,7 @@
  * with no history yet, and a signal with no recent neighbour, are fully novel (1).
  */
 import { Schema } from "effect"
-import { cosine } from "../embedder.ts"
+import { cosine } from "./embedder.ts"
 import type { Signal } from "../schemas.ts"
 import { bucketOf, DAY, type Cell, type SumRecord, type Write } from "./state.ts"
 import { bucketMiddle, type ClosedWindow } from "./window.ts"

@@ -21,7 +21,7 @@
  */
 import { createHash } from "node:crypto"
 import { Duration, Effect, Schema } from "effect"
-import { cosine, Embedder } from "../embedder.ts"
+import { cosine, Embedder } from "./embedder.ts"
 import type { Factors, Signal, Weights } from "../schemas.ts"
 import { DurationString } from "../sources/http.ts"
 import { CommunityFitConfig, communityFitFactor, membersOf, profileText } from "./communityFit.ts"

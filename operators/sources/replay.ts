@@ -6,7 +6,7 @@
  */
 import { Effect, Schema } from "effect"
 import { decodeConfig, source, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
-import { readRecording, RecordingFormat } from "../recordings.ts"
+import { readRecording, RecordingFormat } from "./recordings.ts"
 import type { Signal } from "../schemas.ts"
 
 export const ReplayConfig = Schema.Struct({

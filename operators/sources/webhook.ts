@@ -24,7 +24,7 @@ import { Cause, Config, Data, Effect, Either, Exit, Option, ParseResult, Redacte
 import type { Context as HonoContext } from "hono"
 import { describeError, isRetryable } from "../../runtime/errors.ts"
 import { decodeConfig, type RouteContext, type SettingsInput, source, type SourceNode, type StreamDef } from "../../runtime/topology.ts"
-import { contentHash } from "../normalize.ts"
+import { contentHash } from "../ingest/normalize.ts"
 import { Engagement, IsoTime, Signal } from "../schemas.ts"
 
 export const SIGNATURE_HEADER = "x-desainz-signature"

@@ -17,7 +17,7 @@ import type {
   Snapshot,
   StreamInfo,
   TopologyJson
-} from "./contract.ts"
+} from "../../operators/api/contract.ts"
 
 export class ApiError extends Error {
   constructor(

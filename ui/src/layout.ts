@@ -4,7 +4,7 @@
  * exist and who feeds whom, so live figures can change without moving anything.
  */
 import type { ELK as ElkApi, ElkExtendedEdge, ElkNode } from "elkjs/lib/elk.bundled.js"
-import type { TopologyJson } from "./contract.ts"
+import type { TopologyJson } from "../../operators/api/contract.ts"
 import { graphEdges } from "./state.ts"
 
 export const NODE_WIDTH = 232

@@ -7,7 +7,7 @@
 import { createRoot, createSignal } from "solid-js"
 import { createStore, reconcile } from "solid-js/store"
 import { api, describeApiError } from "./api.ts"
-import type { Snapshot } from "./contract.ts"
+import type { Snapshot } from "../../operators/api/contract.ts"
 import { createEventSource } from "./sse.ts"
 import { type Action, initialState, type LiveState, reduce } from "./state.ts"
 

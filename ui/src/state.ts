@@ -4,7 +4,7 @@
  * components only read the result. No DOM, no timers, no `Date.now()` in here: time comes
  * from the snapshots themselves, so a replayed sequence of messages gives the same state.
  */
-import type { NodeStats, Snapshot, StreamStats, TopologyJson } from "./contract.ts"
+import type { NodeStats, Snapshot, StreamStats, TopologyJson } from "../../operators/api/contract.ts"
 
 /** How a node or edge is colored: green, amber, red, or muted when nothing flows. */
 export type Health = "ok" | "warn" | "error" | "idle"

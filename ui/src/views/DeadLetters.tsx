@@ -7,7 +7,7 @@
 import { createEffect, createMemo, createSignal, For, on, onCleanup, Show } from "solid-js"
 import { createStore, reconcile } from "solid-js/store"
 import { api, ApiError, describeApiError } from "../api.ts"
-import type { DeadLetter, DlqAction, DlqSelection } from "../contract.ts"
+import type { DeadLetter, DlqAction, DlqSelection } from "../../../operators/api/contract.ts"
 import { ActionErrorBanner, confirmAction, hasToken, openSettings } from "../components/Dialogs.tsx"
 import { live } from "../live.ts"
 import { hrefOf } from "../route.ts"

@@ -5,7 +5,7 @@
 import { createEffect, createSignal, For, on, onCleanup, Show } from "solid-js"
 import { createStore, reconcile } from "solid-js/store"
 import { api, ApiError, describeApiError } from "../api.ts"
-import { FACTORS, type FactorName, IDEA_STATUSES, type IdeaStatus, type IdeaSummary, REVIEW_STATUSES, type ReviewAction, type ReviewStatus } from "../contract.ts"
+import { FACTORS, type FactorName, IDEA_STATUSES, type IdeaStatus, type IdeaSummary, REVIEW_STATUSES, type ReviewAction, type ReviewStatus } from "../../../operators/api/contract.ts"
 import { ActionErrorBanner, hasToken, openSettings } from "../components/Dialogs.tsx"
 import { applyReview } from "../state.ts"
 

@@ -6,7 +6,7 @@
 import { createEffect, createMemo, createSignal, For, on, onCleanup, Show } from "solid-js"
 import { createStore, reconcile } from "solid-js/store"
 import { api, describeApiError } from "../api.ts"
-import type { Entry } from "../contract.ts"
+import type { Entry } from "../../../operators/api/contract.ts"
 import { live } from "../live.ts"
 import { hrefOf } from "../route.ts"
 import { fmtCount, prettyData, streamIdTime } from "../state.ts"

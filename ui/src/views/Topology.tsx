@@ -6,7 +6,7 @@
  * text and classes. Clicking (or Enter on) a node or edge opens its details.
  */
 import { createEffect, createMemo, createSignal, For, on, onCleanup, onMount, Show } from "solid-js"
-import type { GroupStats } from "../contract.ts"
+import type { GroupStats } from "../../../operators/api/contract.ts"
 import { END_SIZE, type Layout, layoutTopology, NODE_HEIGHT, NODE_WIDTH } from "../layout.ts"
 import { currentTopology, live } from "../live.ts"
 import { hrefOf, navigate, route } from "../route.ts"

@@ -4,13 +4,13 @@
  * batch; the archive write is idempotent (same key, same bytes).
  */
 import { Effect, Either, Schema } from "effect"
-import { type BlobError, BlobStore } from "../runtime/blobs.ts"
-import { batch, decodeConfig, entryFailure, type SettingsInput, type StreamDef } from "../runtime/topology.ts"
-import { rawSignalKey } from "./blobKeys.ts"
-import { signalIdOf } from "./ideas.ts"
+import { type BlobError, BlobStore } from "../../runtime/blobs.ts"
+import { batch, decodeConfig, entryFailure, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
+import { rawSignalKey } from "../blobKeys.ts"
+import { signalIdOf } from "../ids.ts"
 import { normalizeSignal } from "./normalize.ts"
-import type { Signal } from "./schemas.ts"
-import { Store } from "./store.ts"
+import type { Signal } from "../schemas.ts"
+import { Store } from "../store.ts"
 
 export const EnrichConfig = Schema.Struct({
   archiveRaw: Schema.Boolean.annotations({ description: "keep each raw signal as JSON in the blob store", default: true })

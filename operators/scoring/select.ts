@@ -3,8 +3,8 @@
  * brand-safety list (trademarks, slurs, tragedies: things a seller must not print).
  */
 import { Effect, Schema } from "effect"
-import { decodeConfig, flatMap, type SettingsInput, type StreamDef } from "../runtime/topology.ts"
-import type { Idea } from "./schemas.ts"
+import { decodeConfig, flatMap, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
+import type { Idea } from "../schemas.ts"
 
 export const SelectConfig = Schema.Struct({
   minScore: Schema.Number.annotations({ description: "ideas scoring below this are dropped", default: 0.3 }),

@@ -3,8 +3,8 @@
  * engine and the seed that makes the procedural designer reproducible.
  */
 import { Effect, Schema } from "effect"
-import { decodeConfig, map, type SettingsInput, type StreamDef } from "../runtime/topology.ts"
-import type { GenerationRequest, Idea } from "./schemas.ts"
+import { decodeConfig, map, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
+import type { GenerationRequest, Idea } from "../schemas.ts"
 
 export const PromptConfig = Schema.Struct({
   engine: Schema.Literal("procedural", "comfyui").annotations({ description: "which generator renders the artwork", default: "procedural" }),

@@ -12,8 +12,8 @@
  * (a house number that looks like a year, a bare 7-digit number) and say so below.
  */
 import { createHash } from "node:crypto"
-import { PermanentError } from "../runtime/errors.ts"
-import type { Signal } from "./schemas.ts"
+import { PermanentError } from "../../runtime/errors.ts"
+import type { Signal } from "../schemas.ts"
 
 // ---------------------------------------------------------------------------------------
 // Text

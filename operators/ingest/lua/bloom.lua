@@ -1,5 +1,5 @@
 --[[
-  Bloom filter check-and-add on Redis bitmaps, many keys per call (operators/dedupe.ts).
+  Bloom filter check-and-add on Redis bitmaps, many keys per call (operators/ingest/dedupe.ts).
 
   Bit positions use double hashing (Kirsch-Mitzenmacher): position i of a key is
   (h1 + i * h2) mod m for i = 0 .. k-1, from two 32-bit hashes computed by the caller

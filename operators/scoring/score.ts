@@ -15,15 +15,15 @@
  * was scored against complete history.
  */
 import { Clock, Duration, Effect, Schema } from "effect"
-import { Metrics } from "../runtime/metrics.ts"
-import { batch, decodeConfig, type SettingsInput, type StreamDef } from "../runtime/topology.ts"
-import { ideaIdOf, keyPhraseOf, signalIdOf } from "./ideas.ts"
-import { contentHash } from "./normalize.ts"
-import type { Idea, Signal, Weights } from "./schemas.ts"
-import { fromStore, IdeaIndex } from "./scoring/ideaIndex.ts"
-import { combine, makeScorer, ScoringConfig, type ScoredSignal } from "./scoring/scorer.ts"
-import { DurationString } from "./sources/http.ts"
-import { Store } from "./store.ts"
+import { Metrics } from "../../runtime/metrics.ts"
+import { batch, decodeConfig, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
+import { ideaIdOf, keyPhraseOf, signalIdOf } from "../ids.ts"
+import { contentHash } from "../ingest/normalize.ts"
+import type { Idea, Signal, Weights } from "../schemas.ts"
+import { fromStore, IdeaIndex } from "./ideaIndex.ts"
+import { combine, makeScorer, ScoringConfig, type ScoredSignal } from "./scorer.ts"
+import { DurationString } from "../sources/http.ts"
+import { Store } from "../store.ts"
 
 export const ScoreConfig = Schema.Struct({
   scoring: Schema.optionalWith(ScoringConfig, { default: () => Schema.decodeUnknownSync(ScoringConfig)({}) }),

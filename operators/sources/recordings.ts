@@ -6,9 +6,9 @@
 import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { Either, ParseResult, Schema } from "effect"
-import { PermanentError } from "../runtime/errors.ts"
-import { parseCsv } from "./csv.ts"
-import { Signal } from "./schemas.ts"
+import { PermanentError } from "../../runtime/errors.ts"
+import { parseCsv } from "../csv.ts"
+import { Signal } from "../schemas.ts"
 
 export const RecordingFormat = Schema.Literal("jsonl", "csv", "youtube-trending").annotations({
   description: "jsonl: one Signal (or {data: Signal} envelope) per line; csv: columns of Signal; youtube-trending: the Kaggle trending layout"

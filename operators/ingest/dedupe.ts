@@ -19,11 +19,11 @@
 import { readFileSync } from "node:fs"
 import { Clock, Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Redis } from "ioredis"
-import { RetryableError, TopologyError } from "../runtime/errors.ts"
-import { type Keys, makeKeys } from "../runtime/keys.ts"
-import { batch, decodeConfig, type OperatorNode, type SettingsInput, type StreamDef } from "../runtime/topology.ts"
+import { RetryableError, TopologyError } from "../../runtime/errors.ts"
+import { type Keys, makeKeys } from "../../runtime/keys.ts"
+import { batch, decodeConfig, type OperatorNode, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
 import { contentHash } from "./normalize.ts"
-import type { Signal } from "./schemas.ts"
+import type { Signal } from "../schemas.ts"
 
 // ---------------------------------------------------------------------------------------
 // Sizing and hashing

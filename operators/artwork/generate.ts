@@ -5,13 +5,13 @@
  * seed render byte-identically, so a redelivery rewrites the same bytes.
  */
 import { Effect } from "effect"
-import { BlobStore } from "../runtime/blobs.ts"
-import { PermanentError } from "../runtime/errors.ts"
-import { map, type SettingsInput, type StreamDef } from "../runtime/topology.ts"
-import { CANVAS, typesetDesign } from "./artwork/typeset.ts"
-import { PRINT_DPI, renderPrintFile } from "./artwork/printFile.ts"
-import { printFileKey } from "./blobKeys.ts"
-import type { Artwork, GenerationRequest } from "./schemas.ts"
+import { BlobStore } from "../../runtime/blobs.ts"
+import { PermanentError } from "../../runtime/errors.ts"
+import { map, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
+import { CANVAS, typesetDesign } from "./typeset.ts"
+import { PRINT_DPI, renderPrintFile } from "./printFile.ts"
+import { printFileKey } from "../blobKeys.ts"
+import type { Artwork, GenerationRequest } from "../schemas.ts"
 
 export const generate = (
   io: { readonly from: StreamDef<GenerationRequest>; readonly to: StreamDef<Artwork> },

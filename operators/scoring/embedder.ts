@@ -17,10 +17,10 @@
 import { createHash } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import OpenAI from "openai"
-import { describeError, PermanentError, RetryableError } from "../runtime/errors.ts"
-import { EmbeddingDim } from "../runtime/sql.ts"
-import { bloomHashes } from "./dedupe.ts"
-import { Lru, parseRetryAfter } from "./sources/http.ts"
+import { describeError, PermanentError, RetryableError } from "../../runtime/errors.ts"
+import { EmbeddingDim } from "../../runtime/sql.ts"
+import { bloomHashes } from "../ingest/dedupe.ts"
+import { Lru, parseRetryAfter } from "../sources/http.ts"
 
 export type EmbedError = RetryableError | PermanentError
 

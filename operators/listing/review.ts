@@ -4,9 +4,9 @@
  * person approves it in the UI or API, which puts it on `listings.approved` then.
  */
 import { Effect, Schema } from "effect"
-import { decodeConfig, flatMap, type SettingsInput, type StreamDef } from "../runtime/topology.ts"
-import type { Listing } from "./schemas.ts"
-import { Store } from "./store.ts"
+import { decodeConfig, flatMap, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
+import type { Listing } from "../schemas.ts"
+import { Store } from "../store.ts"
 
 export const ReviewConfig = Schema.Struct({
   autoApproveAbove: Schema.Number.annotations({

@@ -3,15 +3,15 @@
  * is imported from it (type-only: erased from the bundle), so a change to `Snapshot`,
  * `TopologyJson` or `DeadLetter` on the server is a type error here, not a blank panel.
  *
- * The ideas routes live in operators/api.ts, which types its responses with the
+ * The ideas routes live in operators/api/ideas.ts, which types its responses with the
  * contract below (in the domain's own types: `Factors`, `IdeaStatus`, `ReviewStatus`).
  */
 import type { DeadLetter } from "../../runtime/dlq.ts"
 import type { NodeStats, Snapshot, StreamStats } from "../../runtime/http.ts"
 import type { TopologyJson } from "../../runtime/topology.ts"
 import type { Entry, StreamInfo } from "../../runtime/transport.ts"
-import type { Factors } from "../../operators/schemas.ts"
-import type { IdeaStatus, ReviewStatus } from "../../operators/store.ts"
+import type { Factors } from "../schemas.ts"
+import type { IdeaStatus, ReviewStatus } from "../store.ts"
 
 export type { DeadLetter, Entry, Factors, IdeaStatus, NodeStats, ReviewStatus, Snapshot, StreamInfo, StreamStats, TopologyJson }
 
@@ -50,7 +50,7 @@ export interface ApiErrorBody {
 }
 
 // ---------------------------------------------------------------------------------------
-// The ideas routes (operators/api.ts)
+// The ideas routes (operators/api/ideas.ts)
 
 export interface IdeaSignal {
   readonly source: string

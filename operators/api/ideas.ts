@@ -1,17 +1,17 @@
 /**
  * The application's HTTP routes: the idea review list, approve / reject (the human side
  * of the review gate), and read-only access to generated assets for the UI. Responses
- * are typed with the UI's contract (`ui/src/contract.ts`), so the two cannot drift.
+ * are typed with the UI's contract (`operators/api/contract.ts`), so the two cannot drift.
  */
 import { Cause, Effect, Exit, Option, ParseResult, Schema } from "effect"
 import type { Context as HonoContext } from "hono"
-import { BlobNotFound, BlobStore, validateBlobKey } from "../runtime/blobs.ts"
-import { describeError, isRetryable } from "../runtime/errors.ts"
-import type { ApiRoutes, StreamDef } from "../runtime/topology.ts"
-import { mockupKey } from "./blobKeys.ts"
-import type { IdeaSummary, IdeasResponse } from "../ui/src/contract.ts"
-import { type Factors, Listing } from "./schemas.ts"
-import { IdeaStatus, ReviewStatus, Store } from "./store.ts"
+import { BlobNotFound, BlobStore, validateBlobKey } from "../../runtime/blobs.ts"
+import { describeError, isRetryable } from "../../runtime/errors.ts"
+import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
+import { mockupKey } from "../blobKeys.ts"
+import type { IdeaSummary, IdeasResponse } from "./contract.ts"
+import { type Factors, Listing } from "../schemas.ts"
+import { IdeaStatus, ReviewStatus, Store } from "../store.ts"
 
 const IdeasQuery = Schema.Struct({
   status: Schema.optional(IdeaStatus),
