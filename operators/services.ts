@@ -8,7 +8,7 @@ import { Effect, Layer } from "effect"
 import { BlobStore } from "../runtime/blobs.ts"
 import { migrate, Sql } from "../runtime/sql.ts"
 import * as Bloom from "./ingest/dedupe.ts"
-import { Store } from "./store.ts"
+import { Store } from "./store/store.ts"
 
 const MigratedSql = Layer.effectDiscard(
   Effect.flatMap(migrate(), (applied) =>

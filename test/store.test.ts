@@ -11,7 +11,11 @@ import { ConfigProvider, Context, Effect, Layer } from "effect"
 import postgres from "postgres"
 import { isRetryable, PermanentError, RetryableError } from "../runtime/errors.ts"
 import { attempt, migrate, Sql } from "../runtime/sql.ts"
-import { DEFAULT_WEIGHTS, type IdeaRow, type ListingRow, type SignalRow, Store } from "../operators/store.ts"
+import { type IdeaRow } from "../operators/store/ideas.ts"
+import { type ListingRow } from "../operators/store/listings.ts"
+import { type SignalRow } from "../operators/store/signals.ts"
+import { Store } from "../operators/store/store.ts"
+import { DEFAULT_WEIGHTS } from "../operators/store/weights.ts"
 
 const PSQL = "/usr/bin/psql"
 const SQL_DIR = path.join(import.meta.dirname, "..", "sql")

@@ -11,7 +11,7 @@ import type { NodeStats, Snapshot, StreamStats } from "../../runtime/http.ts"
 import type { TopologyJson } from "../../runtime/topology.ts"
 import type { Entry, StreamInfo } from "../../runtime/transport.ts"
 import type { Factors } from "../schemas.ts"
-import type { IdeaStatus, ReviewStatus } from "../store.ts"
+import type { IdeaStatus, ReviewStatus } from "../store/ideas.ts"
 
 export type { DeadLetter, Entry, Factors, IdeaStatus, NodeStats, ReviewStatus, Snapshot, StreamInfo, StreamStats, TopologyJson }
 

@@ -11,7 +11,8 @@ import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
 import { mockupKey } from "../blobKeys.ts"
 import type { IdeaSummary, IdeasResponse } from "./contract.ts"
 import { type Factors, Listing } from "../schemas.ts"
-import { IdeaStatus, ReviewStatus, Store } from "../store.ts"
+import { IdeaStatus, ReviewStatus } from "../store/ideas.ts"
+import { Store } from "../store/store.ts"
 
 const IdeasQuery = Schema.Struct({
   status: Schema.optional(IdeaStatus),

@@ -11,7 +11,7 @@ import { decodeConfig, map, type SettingsInput, type StreamDef } from "../../run
 import { COLORWAYS, renderMockups, VARIANTS } from "./garment.ts"
 import { mockupKey } from "../blobKeys.ts"
 import type { Artwork, MockupImage, MockupSet } from "../schemas.ts"
-import { Store } from "../store.ts"
+import { Store } from "../store/store.ts"
 
 const ColorwayName = Schema.Literal(...(Object.keys(COLORWAYS) as Array<keyof typeof COLORWAYS>))
 

@@ -10,7 +10,7 @@ import { rawSignalKey } from "../blobKeys.ts"
 import { signalIdOf } from "../ids.ts"
 import { normalizeSignal } from "./normalize.ts"
 import type { Signal } from "../schemas.ts"
-import { Store } from "../store.ts"
+import { Store } from "../store/store.ts"
 
 export const EnrichConfig = Schema.Struct({
   archiveRaw: Schema.Boolean.annotations({ description: "keep each raw signal as JSON in the blob store", default: true })

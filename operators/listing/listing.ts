@@ -7,7 +7,7 @@ import { Effect, Schema } from "effect"
 import { decodeConfig, map, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
 import { listingIdOf } from "../ids.ts"
 import type { Idea, Listing, MockupSet } from "../schemas.ts"
-import { Store } from "../store.ts"
+import { Store } from "../store/store.ts"
 
 export const ListingConfig = Schema.Struct({
   marketplace: Schema.NonEmptyString.annotations({ description: "where the listing goes", default: "export" }),

@@ -6,7 +6,7 @@
 import { Effect, Schema } from "effect"
 import { decodeConfig, flatMap, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
 import type { Listing } from "../schemas.ts"
-import { Store } from "../store.ts"
+import { Store } from "../store/store.ts"
 
 export const ReviewConfig = Schema.Struct({
   autoApproveAbove: Schema.Number.annotations({

@@ -11,7 +11,7 @@ import { map, type SettingsInput, type StreamDef } from "../../runtime/topology.
 import { publishedAssetKey } from "../blobKeys.ts"
 import { csvField } from "../csv.ts"
 import type { Listing } from "../schemas.ts"
-import { Store } from "../store.ts"
+import { Store } from "../store/store.ts"
 
 const CSV_COLUMNS = ["listing_id", "idea_id", "title", "description", "price", "tags", "bullet_1", "bullet_2", "bullet_3", "bullet_4", "bullet_5", "print_file", "mockups"] as const
 

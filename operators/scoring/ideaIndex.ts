@@ -8,7 +8,7 @@
  */
 import { Context, Effect } from "effect"
 import type { SqlError } from "../../runtime/sql.ts"
-import { Store } from "../store.ts"
+import { Store } from "../store/store.ts"
 
 export interface IndexedIdea {
   readonly ideaId: string

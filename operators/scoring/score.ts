@@ -23,7 +23,7 @@ import type { Idea, Signal, Weights } from "../schemas.ts"
 import { fromStore, IdeaIndex } from "./ideaIndex.ts"
 import { combine, makeScorer, ScoringConfig, type ScoredSignal } from "./scorer.ts"
 import { DurationString } from "../sources/http.ts"
-import { Store } from "../store.ts"
+import { Store } from "../store/store.ts"
 
 export const ScoreConfig = Schema.Struct({
   scoring: Schema.optionalWith(ScoringConfig, { default: () => Schema.decodeUnknownSync(ScoringConfig)({}) }),

@@ -1,0 +1,296 @@
+/**
+ * Ideas: scored ideas with their embedding and per-factor breakdown, their status and review
+ * status, near-duplicate merges, and the review list's idea cards.
+ */
+import { Effect, Schema } from "effect"
+import { PermanentError } from "../../runtime/errors.ts"
+import { attempt, type SqlError } from "../../runtime/sql.ts"
+import { decodeRows, Finite, Instant, JsonObject, lastPerKey, validate, VectorText, vectorToSql, type Db } from "./db.ts"
+
+export const IdeaStatus = Schema.Literal("queued", "mocked", "live", "archived")
+export type IdeaStatus = typeof IdeaStatus.Type
+export const ReviewStatus = Schema.Literal("pending", "approved", "rejected")
+export type ReviewStatus = typeof ReviewStatus.Type
+
+/** A scored idea. Status and review status are not written here: they move by their own calls. */
+export const IdeaRow = Schema.Struct({
+  id: Schema.UUID,
+  signalId: Schema.UUID,
+  title: Schema.String,
+  description: Schema.String,
+  /** Must have EMBEDDING_DIM entries; the database refuses any other length. */
+  embedding: Schema.NullOr(Schema.Array(Finite)),
+  score: Finite,
+  /** The per-factor breakdown that produced `score`. */
+  factors: JsonObject,
+  weightsVersion: Schema.Int
+})
+export type IdeaRow = typeof IdeaRow.Type
+
+/** An idea to store; the scorer adds the signal's `capturedAt`, on which near-duplicate searches window. */
+export const IdeaUpsert = Schema.Struct({ ...IdeaRow.fields, eventAt: Schema.optional(Instant) })
+export type IdeaUpsert = typeof IdeaUpsert.Type
+
+/** An idea as stored, from `listIdeas`. */
+export const StoredIdea = Schema.Struct({
+  ...IdeaRow.fields,
+  status: IdeaStatus,
+  reviewStatus: ReviewStatus,
+  createdAt: Instant,
+  updatedAt: Instant
+})
+export type StoredIdea = typeof StoredIdea.Type
+
+/** A near-duplicate signal folded into an existing idea instead of making its own. */
+export const MergeRow = Schema.Struct({
+  /** The idea id the signal would have had: a redelivered merge is recorded once. */
+  mergedId: Schema.UUID,
+  ideaId: Schema.UUID,
+  signalId: Schema.UUID,
+  similarity: Finite,
+  eventAt: Instant
+})
+export type MergeRow = typeof MergeRow.Type
+
+/** One nearest-idea search: ideas with event time in [from, to), other than `excludeId`. */
+export const NeighbourQuery = Schema.Struct({
+  embedding: Schema.Array(Finite),
+  from: Instant,
+  to: Instant,
+  excludeId: Schema.UUID,
+  limit: Schema.Int.pipe(Schema.between(1, 100))
+})
+export type NeighbourQuery = typeof NeighbourQuery.Type
+
+export const Neighbour = Schema.Struct({
+  id: Schema.UUID,
+  eventAt: Instant,
+  /** As stored (float32 values). */
+  embedding: Schema.Array(Finite)
+})
+export type Neighbour = typeof Neighbour.Type
+
+export interface ListIdeasOptions {
+  readonly status?: IdeaStatus
+  /** 1..1000, best score first. */
+  readonly limit: number
+}
+
+export interface IdeaCardsOptions {
+  readonly status?: IdeaStatus | undefined
+  readonly review?: ReviewStatus | undefined
+  /** 1..1000. */
+  readonly limit: number
+}
+
+export const IdeaCard = Schema.Struct({
+  ideaId: Schema.String,
+  title: Schema.String,
+  score: Schema.Number,
+  factors: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  status: IdeaStatus,
+  reviewStatus: ReviewStatus,
+  weightsVersion: Schema.Number,
+  createdAt: Schema.String,
+  signal: Schema.Struct({ source: Schema.String, content: Schema.String, url: Schema.NullOr(Schema.String), capturedAt: Schema.String }),
+  printFileKey: Schema.NullOr(Schema.String),
+  mockups: Schema.Array(Schema.Struct({ variant: Schema.String, colorway: Schema.String, blobUri: Schema.String }))
+})
+export type IdeaCard = typeof IdeaCard.Type
+
+/** Ideas as read back: the vector arrives in pgvector's text form. */
+const IdeaFromDb = Schema.Struct({ ...StoredIdea.fields, embedding: Schema.NullOr(VectorText) })
+
+const ideaColumns = `id, signal_id as "signalId", title, description, embedding::text as embedding, score, factors,
+  weights_version as "weightsVersion", status, review_status as "reviewStatus",
+  created_at as "createdAt", updated_at as "updatedAt"`
+
+export interface IdeasStore {
+  /**
+   * New ideas, or a rescore of known ones (same id, different content); a row without
+   * `eventAt` keeps the stored one. Returns rows inserted.
+   */
+  readonly upsertIdeas: (rows: ReadonlyArray<IdeaUpsert>) => Effect.Effect<number, SqlError>
+  /** False when no idea has that id. */
+  readonly setIdeaStatus: (ideaId: string, status: IdeaStatus) => Effect.Effect<boolean, SqlError>
+  /** False when no idea has that id. */
+  readonly setReviewStatus: (ideaId: string, decision: "approved" | "rejected") => Effect.Effect<boolean, SqlError>
+  readonly listIdeas: (options: ListIdeasOptions) => Effect.Effect<ReadonlyArray<StoredIdea>, SqlError>
+  /** Ideas with their signal and mock-ups, for the UI's review list, best score first. */
+  readonly ideaCards: (options: IdeaCardsOptions) => Effect.Effect<ReadonlyArray<IdeaCard>, SqlError>
+  /** New merges, each bumping its idea's `merge_count` once; a known merge is skipped. Returns merges recorded. */
+  readonly recordMerges: (rows: ReadonlyArray<MergeRow>) => Effect.Effect<number, SqlError>
+  /**
+   * Per query, up to `limit` ideas nearest to its embedding (cosine distance, pgvector), in
+   * one statement. Exact within the window: the search scans the window's ideas rather
+   * than the approximate HNSW index, so every replica and replay gets the same answer.
+   */
+  readonly nearestIdeas: (queries: ReadonlyArray<NeighbourQuery>) => Effect.Effect<ReadonlyArray<ReadonlyArray<Neighbour>>, SqlError>
+}
+
+export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): IdeasStore => {
+  const checkIdeas = validate(Schema.Array(IdeaUpsert), "upsertIdeas")
+  const decodeIdeas = decodeRows(IdeaFromDb, "listIdeas")
+  const checkMerges = validate(Schema.Array(MergeRow), "recordMerges")
+  const checkQueries = validate(Schema.Array(NeighbourQuery), "nearestIdeas")
+  const decodeNeighbours = decodeRows(Schema.Struct({ ord: Schema.Int, ...Neighbour.fields, embedding: VectorText }), "nearestIdeas")
+
+  // event_at in the same statement: a separate UPDATE would insert every row into the HNSW
+  // index a second time (event_at is indexed, so it is never a HOT update).
+  const upsertIdeas: IdeasStore["upsertIdeas"] = (input) =>
+    Effect.flatMap(checkIdeas(input), (rows) => {
+      const values = lastPerKey(rows, (r) => r.id).map((r) => ({
+        id: r.id,
+        signal_id: r.signalId,
+        title: r.title,
+        description: r.description,
+        embedding: r.embedding === null ? null : vectorToSql(r.embedding),
+        score: r.score,
+        factors: json(r.factors),
+        weights_version: r.weightsVersion,
+        event_at: r.eventAt ?? null
+      }))
+      // The `where` leaves an identical redelivery untouched (updated_at included).
+      return batched("upsert ideas", values, 9, async (part) => {
+        const result = await sql`
+          insert into ideas ${sql(part, "id", "signal_id", "title", "description", "embedding", "score", "factors", "weights_version", "event_at")}
+          on conflict (id) do update set
+            title = excluded.title, description = excluded.description, embedding = excluded.embedding,
+            score = excluded.score, factors = excluded.factors, weights_version = excluded.weights_version,
+            event_at = coalesce(excluded.event_at, ideas.event_at), updated_at = now()
+          where (ideas.title, ideas.description, ideas.embedding, ideas.score, ideas.factors, ideas.weights_version, ideas.event_at)
+            is distinct from
+            (excluded.title, excluded.description, excluded.embedding, excluded.score, excluded.factors, excluded.weights_version,
+             coalesce(excluded.event_at, ideas.event_at))
+          returning (xmax = 0) as inserted`
+        return insertedCount(result)
+      })
+    })
+
+  const setIdeaStatus: IdeasStore["setIdeaStatus"] = (ideaId, status) =>
+    Effect.flatMap(validate(IdeaStatus, "setIdeaStatus")(status), () =>
+      attempt("set idea status", async () => {
+        const result = await sql`update ideas set status = ${status}, updated_at = now() where id = ${ideaId}`
+        return result.count > 0
+      })
+    )
+
+  const setReviewStatus: IdeasStore["setReviewStatus"] = (ideaId, decision) =>
+    Effect.flatMap(validate(Schema.Literal("approved", "rejected"), "setReviewStatus")(decision), () =>
+      attempt("set review status", async () => {
+        const result = await sql`update ideas set review_status = ${decision}, updated_at = now() where id = ${ideaId}`
+        return result.count > 0
+      })
+    )
+
+  const listIdeas: IdeasStore["listIdeas"] = (options) =>
+    Effect.gen(function* () {
+      const { limit, status } = options
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+        return yield* new PermanentError({ message: `listIdeas: limit must be an integer in 1..1000, got ${limit}` })
+      }
+      if (status !== undefined) yield* validate(IdeaStatus, "listIdeas")(status)
+      const rows = yield* attempt("list ideas", () =>
+        sql`select ${sql.unsafe(ideaColumns)} from ideas
+            ${status === undefined ? sql`` : sql`where status = ${status}`}
+            order by score desc, created_at desc
+            limit ${limit}`
+      )
+      return yield* decodeIdeas(rows)
+    })
+
+  const ideaCards: IdeasStore["ideaCards"] = (options) =>
+    Effect.gen(function* () {
+      const { limit, status, review } = options
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+        return yield* new PermanentError({ message: `ideaCards: limit must be an integer in 1..1000, got ${limit}` })
+      }
+      if (status !== undefined) yield* validate(IdeaStatus, "ideaCards")(status)
+      if (review !== undefined) yield* validate(ReviewStatus, "ideaCards")(review)
+      const rows = yield* attempt("list idea cards", () =>
+        sql`select i.id, i.title, i.score, i.factors, i.status, i.review_status, i.weights_version, i.created_at,
+                   s.source, s.content, s.metadata->>'url' as url, s.captured_at,
+                   (select m.generation_params->>'printFile' from mockups m where m.idea_id = i.id limit 1) as print_file_key,
+                   coalesce((select json_agg(json_build_object('variant', m.variant, 'colorway', m.colorway, 'blobUri', m.blob_uri)
+                             order by m.variant, m.colorway) from mockups m where m.idea_id = i.id), '[]') as mockups
+            from ideas i join signals s on s.id = i.signal_id
+            where true
+              ${status === undefined ? sql`` : sql`and i.status = ${status}`}
+              ${review === undefined ? sql`` : sql`and i.review_status = ${review}`}
+            order by i.score desc, i.created_at desc
+            limit ${limit}`
+      )
+      return rows.map(
+        (r): IdeaCard => ({
+          ideaId: r["id"],
+          title: r["title"],
+          score: Number(r["score"]),
+          factors: r["factors"],
+          status: r["status"],
+          reviewStatus: r["review_status"],
+          weightsVersion: Number(r["weights_version"]),
+          createdAt: new Date(r["created_at"]).toISOString(),
+          signal: { source: r["source"], content: r["content"], url: r["url"] ?? null, capturedAt: new Date(r["captured_at"]).toISOString() },
+          printFileKey: r["print_file_key"] ?? null,
+          mockups: typeof r["mockups"] === "string" ? JSON.parse(r["mockups"]) : r["mockups"]
+        })
+      )
+    })
+
+  const recordMerges: IdeasStore["recordMerges"] = (input) =>
+    Effect.flatMap(checkMerges(input), (rows) =>
+      batched("record merges", lastPerKey(rows, (r) => r.mergedId), 5, async (part) => {
+        const [row] = await sql<Array<{ added: number }>>`
+          with added as (
+            insert into idea_merges (merged_id, idea_id, signal_id, similarity, event_at)
+            select * from unnest(${part.map((r) => r.mergedId)}::uuid[], ${part.map((r) => r.ideaId)}::uuid[],
+                                 ${part.map((r) => r.signalId)}::uuid[], ${part.map((r) => r.similarity)}::float8[],
+                                 ${part.map((r) => r.eventAt.toISOString())}::timestamptz[])
+            on conflict (merged_id) do nothing
+            returning idea_id
+          ), bumped as (
+            update ideas set merge_count = merge_count + c.n, updated_at = now()
+            from (select idea_id, count(*)::int as n from added group by idea_id) c
+            where ideas.id = c.idea_id
+          )
+          select count(*)::int as added from added`
+        return row?.added ?? 0
+      })
+    )
+
+  const nearestIdeas: IdeasStore["nearestIdeas"] = (input) =>
+    Effect.gen(function* () {
+      const queries = yield* checkQueries(input)
+      if (queries.length === 0) return []
+      const rows = yield* attempt("find nearest ideas", () =>
+        sql`
+          -- materialized: parse each query vector once, not once per idea it is compared with
+          with q as materialized (
+            select ord::int as ord, vec::vector as vec, from_at, to_at, exclude_id, lim
+            from unnest(${queries.map((q) => vectorToSql(q.embedding))}::text[],
+                        ${queries.map((q) => q.from.toISOString())}::timestamptz[],
+                        ${queries.map((q) => q.to.toISOString())}::timestamptz[],
+                        ${queries.map((q) => q.excludeId)}::uuid[],
+                        ${queries.map((q) => q.limit)}::int[])
+              with ordinality as u(vec, from_at, to_at, exclude_id, lim, ord)
+          )
+          select q.ord, n.id, n.event_at as "eventAt", n.embedding::text as embedding
+          from q cross join lateral (
+            select i.id, i.event_at, i.embedding, i.embedding <=> q.vec as distance
+            from ideas i
+            where i.event_at >= q.from_at and i.event_at < q.to_at and i.id <> q.exclude_id and i.embedding is not null
+            -- "+ 0" keeps the planner off the HNSW index, which is approximate and filters after
+            -- the search: within an event-time window the exact scan is small and certain.
+            order by (i.embedding <=> q.vec) + 0, i.id
+            limit q.lim
+          ) n
+          order by q.ord, n.distance, n.id`
+      )
+      const found = yield* decodeNeighbours(rows)
+      const out: Array<Array<Neighbour>> = queries.map(() => [])
+      for (const { ord, ...neighbour } of found) out[ord - 1]?.push(neighbour)
+      return out
+    })
+
+  return { upsertIdeas, setIdeaStatus, setReviewStatus, listIdeas, ideaCards, recordMerges, nearestIdeas }
+}
