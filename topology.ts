@@ -9,13 +9,16 @@ import { dedupe } from "./operators/ingest/dedupe.ts"
 import { enrich } from "./operators/ingest/enrich.ts"
 import { generate } from "./operators/artwork/generate.ts"
 import { listing } from "./operators/listing/listing.ts"
+import { parseMarketplaces } from "./operators/listing/rules.ts"
+import * as ListingWriter from "./operators/listing/writer.ts"
 import { mockup } from "./operators/artwork/mockup.ts"
 import { prompt } from "./operators/artwork/prompt.ts"
 import { exportBundle } from "./operators/publishers/export.ts"
 import { review } from "./operators/listing/review.ts"
+import * as BrandSafety from "./operators/safety/brandSafety.ts"
 import { Artwork, GenerationRequest, Idea, Listing, MockupSet, Signal } from "./operators/schemas.ts"
 import { score } from "./operators/scoring/score.ts"
-import { DEFAULT_BLOCKED_TERMS, select } from "./operators/scoring/select.ts"
+import { select } from "./operators/scoring/select.ts"
 import { services } from "./operators/services.ts"
 import { anniversaries } from "./operators/sources/anniversaries.ts"
 import { hackernews } from "./operators/sources/hackernews.ts"
@@ -84,17 +87,25 @@ export default topology({
     dedupe(dedupeConfig, { from: signalsRaw, to: signalsUnique }),
     enrich({}, { from: signalsUnique, to: signalsEnriched }),
     score({ scoring }, { from: signalsEnriched, to: ideasScored }),
-    select({ minScore: 0.25, blockedTerms: DEFAULT_BLOCKED_TERMS }, { from: ideasScored, to: ideasSelected }),
+    select({ minScore: 0.25 }, { from: ideasScored, to: ideasSelected }),
 
     // --- ideas -> artwork -> listings
     prompt({ engine: "procedural" }, { from: ideasSelected, to: genRequests }),
     generate({ from: genRequests, to: genImages }),
     mockup({ colorways: ["black", "white"], variants: ["front"] }, { from: genImages, to: mockupsReady }),
-    listing({ marketplace: "export", priceCents: 2499 }, { from: mockupsReady, to: listingsDraft }),
+    // One draft per marketplace of MARKETPLACES (default export); the publishers read the same variable.
+    listing({ marketplaces: parseMarketplaces(env["MARKETPLACES"]), priceCents: 2499 }, { from: mockupsReady, to: listingsDraft }),
     review({ autoApproveAbove: Number(env["REVIEW_AUTO_APPROVE"] ?? 0.45) }, { from: listingsDraft, to: listingsApproved }),
     exportBundle({ from: listingsApproved, to: listingsPublished })
   ],
-  services: Layer.mergeAll(services(NAME), RateLimit.layer(NAME), ScoringState.layer(NAME), Embeddings.layerConfig),
+  services: Layer.mergeAll(
+    services(NAME),
+    RateLimit.layer(NAME),
+    ScoringState.layer(NAME),
+    Embeddings.layerConfig,
+    ListingWriter.layerConfig,
+    BrandSafety.layerConfig
+  ),
   api: [ideasApi({ approved: listingsApproved })],
   commands: {
     backtest: backtestCommand(

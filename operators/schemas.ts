@@ -142,17 +142,37 @@ export const Listing = Schema.Struct({
   ideaId: Schema.UUID,
   marketplace: Schema.NonEmptyString,
   title: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(140)),
-  bullets: Schema.Array(Schema.String).pipe(Schema.itemsCount(5)),
+  /** Up to five; as many as the marketplace takes (Amazon Merch: two). */
+  bullets: Schema.Array(Schema.String).pipe(Schema.maxItems(5)),
   description: Schema.String,
   tags: Schema.Array(Schema.String.pipe(Schema.maxLength(20))).pipe(Schema.maxItems(13)),
   priceCents: Schema.Int,
   mockups: MockupSet,
+  /** Which writer wrote the text (operators/listing/writer.ts); absent on drafts from before it was recorded. */
+  writer: Schema.optional(Schema.Literal("template", "llm")),
   /** Set by publishers. */
   externalId: Schema.optional(Schema.String),
   url: Schema.optional(Schema.String),
   publishedAt: Schema.optional(IsoTime)
 })
 export type Listing = typeof Listing.Type
+
+/**
+ * Why an idea waits for a person at the review gate instead of being selected or published
+ * on its own (operators/safety/brandSafety.ts): what was found where, and on which list.
+ */
+export const ReviewReason = Schema.Struct({
+  kind: Schema.Literal("trademark", "trademark-near-miss", "blocked-term", "registered-mark", "nsfw", "hate", "tragedy"),
+  /** The words in the text that matched, as written there. */
+  found: Schema.String,
+  /** The listed name or term they matched. */
+  matched: Schema.String,
+  /** Where: `idea` or `listing:<marketplace>:<field>`. */
+  field: Schema.String,
+  /** Which list: `simple-icons`, `built-in`, `seller list`, `obscenity`, `EUIPO`. */
+  source: Schema.String
+})
+export type ReviewReason = typeof ReviewReason.Type
 
 /** Marketplace performance or an A/B result, on `feedback.events`. */
 export const FeedbackEvent = Schema.Struct({

@@ -10,10 +10,10 @@ import type { DeadLetter } from "../../runtime/dlq.ts"
 import type { NodeStats, Snapshot, StreamStats } from "../../runtime/http.ts"
 import type { TopologyJson } from "../../runtime/topology.ts"
 import type { Entry, StreamInfo } from "../../runtime/transport.ts"
-import type { Factors } from "../schemas.ts"
+import type { Factors, ReviewReason } from "../schemas.ts"
 import type { IdeaStatus, ReviewStatus } from "../store/ideas.ts"
 
-export type { DeadLetter, Entry, Factors, IdeaStatus, NodeStats, ReviewStatus, Snapshot, StreamInfo, StreamStats, TopologyJson }
+export type { DeadLetter, Entry, Factors, IdeaStatus, ReviewReason, NodeStats, ReviewStatus, Snapshot, StreamInfo, StreamStats, TopologyJson }
 
 export type TopologyNode = TopologyJson["nodes"][number]
 export type TopologyStream = TopologyJson["streams"][number]
@@ -77,6 +77,8 @@ export interface IdeaSummary {
   readonly createdAt: string
   readonly printFileUrl?: string
   readonly mockups: ReadonlyArray<IdeaMockup>
+  /** Why the idea waits for a person (brand & IP safety); absent or empty when nothing was found. */
+  readonly reviewReasons?: ReadonlyArray<ReviewReason>
 }
 
 /** `GET /api/ideas?status=&review=&limit=N`, best score first. */

@@ -69,7 +69,8 @@ export const ideasApi =
                 createdAt: card.createdAt,
                 signal: url === null ? signal : { ...signal, url },
                 ...(card.printFileKey === null ? {} : { printFileUrl: blobUrl(card.printFileKey) }),
-                mockups
+                mockups,
+                reviewReasons: card.reviewReasons
               } satisfies IdeaSummary & { readonly weightsVersion: number }
             })
           )

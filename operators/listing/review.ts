@@ -1,10 +1,15 @@
 /**
- * Review gate: a draft whose idea scores at least `autoApproveAbove` goes straight to
- * `listings.approved`; any other waits in the store (review status "pending") until a
- * person approves it in the UI or API, which puts it on `listings.approved` then.
+ * Review gate: screens the drafted listing text for brand & IP safety (the writer, a
+ * model above all, may add a brand name or a term the idea did not have), then:
+ * a draft whose idea has any brand-safety reason (found here or at select, stored on the
+ * idea and shown in the Ideas view) waits for a person whatever its score; otherwise a
+ * draft whose idea scores at least `autoApproveAbove` goes straight to `listings.approved`.
+ * Any other waits in the store (review status "pending") until a person approves it in
+ * the UI or API, which puts it on `listings.approved` then.
  */
 import { Effect, Schema } from "effect"
 import { decodeConfig, flatMap, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
+import { BrandSafety } from "../safety/brandSafety.ts"
 import type { Listing } from "../schemas.ts"
 import { Store } from "../store/store.ts"
 
@@ -14,6 +19,17 @@ export const ReviewConfig = Schema.Struct({
     default: 0.6
   })
 })
+
+/** The listing's own text, field by field, as the screen reads it. */
+export const listingFields = (draft: Listing) => {
+  const at = (field: string) => `listing:${draft.marketplace}:${field}`
+  return [
+    { field: at("title"), text: draft.title },
+    { field: at("description"), text: draft.description },
+    { field: at("bullets"), text: draft.bullets.join("\n") },
+    { field: at("tags"), text: draft.tags.join(", ") }
+  ]
+}
 
 export const review = (
   config: Partial<typeof ReviewConfig.Type>,
@@ -30,7 +46,9 @@ export const review = (
     run: (draft) =>
       Effect.gen(function* () {
         const store = yield* Store
-        if (draft.mockups.artwork.idea.score >= c.autoApproveAbove) {
+        const found = yield* (yield* BrandSafety).screen("listing", listingFields(draft))
+        const reasons = yield* store.addReviewReasons(draft.ideaId, found)
+        if (reasons.length === 0 && draft.mockups.artwork.idea.score >= c.autoApproveAbove) {
           yield* store.setReviewStatus(draft.ideaId, "approved")
           return [draft]
         }

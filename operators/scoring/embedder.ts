@@ -17,10 +17,11 @@
 import { createHash } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import OpenAI from "openai"
-import { describeError, PermanentError, RetryableError } from "../../runtime/errors.ts"
+import { PermanentError, type RetryableError } from "../../runtime/errors.ts"
 import { EmbeddingDim } from "../../runtime/sql.ts"
 import { bloomHashes } from "../ingest/dedupe.ts"
-import { Lru, parseRetryAfter } from "../sources/http.ts"
+import { classifyOpenAIError } from "../openaiErrors.ts"
+import { Lru } from "../sources/http.ts"
 
 export type EmbedError = RetryableError | PermanentError
 
@@ -132,27 +133,8 @@ export interface OpenAIEmbedderOptions {
   readonly timeoutMs?: number
 }
 
-/**
- * The shared vocabulary for a failed call: no connection, a timeout, 408, 409, 429 and 5xx
- * are retryable (429/503 carrying the `Retry-After` wait, which the worker honours); any
- * other 4xx is permanent (a wrong model, key or input: retrying cannot fix it).
- */
-export const classifyEmbeddingError = (error: unknown, model: string): EmbedError => {
-  if (error instanceof RetryableError || error instanceof PermanentError) return error
-  if (error instanceof OpenAI.APIConnectionError) {
-    return new RetryableError({ message: `embeddings (${model}): no response: ${error.message}`, cause: error })
-  }
-  if (error instanceof OpenAI.APIError && typeof error.status === "number") {
-    const status = error.status
-    const wait = (status === 429 || status === 503) && error.headers ? parseRetryAfter(error.headers, Date.now()) : undefined
-    const message = `embeddings (${model}): HTTP ${status}: ${error.message}${wait !== undefined ? ` (retry after ${Math.ceil(wait / 1000)}s)` : ""}`
-    const cause = { status, ...(wait !== undefined ? { retryAfterMs: wait } : {}) }
-    return status === 408 || status === 409 || status === 429 || status >= 500
-      ? new RetryableError({ message, cause })
-      : new PermanentError({ message, cause })
-  }
-  return new RetryableError({ message: `embeddings (${model}): ${describeError(error)}`, cause: error })
-}
+/** A failed embeddings call, classified retryable/permanent (see `classifyOpenAIError`). */
+export const classifyEmbeddingError = (error: unknown, model: string): EmbedError => classifyOpenAIError(error, `embeddings (${model})`)
 
 export const makeOpenAI = (options: OpenAIEmbedderOptions): EmbedderShape => {
   const client = new OpenAI({

@@ -5,6 +5,7 @@
 import { Effect, Schema } from "effect"
 import { PermanentError } from "../../runtime/errors.ts"
 import { attempt, type SqlError } from "../../runtime/sql.ts"
+import { ReviewReason } from "../schemas.ts"
 import { decodeRows, Finite, Instant, JsonObject, lastPerKey, validate, VectorText, vectorToSql, type Db } from "./db.ts"
 
 export const IdeaStatus = Schema.Literal("queued", "mocked", "live", "archived")
@@ -94,7 +95,9 @@ export const IdeaCard = Schema.Struct({
   createdAt: Schema.String,
   signal: Schema.Struct({ source: Schema.String, content: Schema.String, url: Schema.NullOr(Schema.String), capturedAt: Schema.String }),
   printFileKey: Schema.NullOr(Schema.String),
-  mockups: Schema.Array(Schema.Struct({ variant: Schema.String, colorway: Schema.String, blobUri: Schema.String }))
+  mockups: Schema.Array(Schema.Struct({ variant: Schema.String, colorway: Schema.String, blobUri: Schema.String })),
+  /** Why the idea waits for a person (brand & IP safety), empty when nothing was found. */
+  reviewReasons: Schema.Array(ReviewReason)
 })
 export type IdeaCard = typeof IdeaCard.Type
 
@@ -118,6 +121,11 @@ export interface IdeasStore {
   readonly listIdeas: (options: ListIdeasOptions) => Effect.Effect<ReadonlyArray<StoredIdea>, SqlError>
   /** Ideas with their signal and mock-ups, for the UI's review list, best score first. */
   readonly ideaCards: (options: IdeaCardsOptions) => Effect.Effect<ReadonlyArray<IdeaCard>, SqlError>
+  /**
+   * Adds brand-safety reasons to an idea (a reason already there is kept once) and returns
+   * all its reasons; empty when the idea is unknown.
+   */
+  readonly addReviewReasons: (ideaId: string, reasons: ReadonlyArray<ReviewReason>) => Effect.Effect<ReadonlyArray<ReviewReason>, SqlError>
   /** New merges, each bumping its idea's `merge_count` once; a known merge is skipped. Returns merges recorded. */
   readonly recordMerges: (rows: ReadonlyArray<MergeRow>) => Effect.Effect<number, SqlError>
   /**
@@ -199,6 +207,26 @@ export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): Ideas
       return yield* decodeIdeas(rows)
     })
 
+  const checkReasons = validate(Schema.Array(ReviewReason), "addReviewReasons")
+  const decodeReasons = decodeRows(ReviewReason, "addReviewReasons")
+  const addReviewReasons: IdeasStore["addReviewReasons"] = (ideaId, input) =>
+    Effect.gen(function* () {
+      const reasons = yield* checkReasons(input)
+      const rows = yield* attempt("add review reasons", async () => {
+        const [row] = await sql<Array<{ reasons: unknown }>>`
+          update ideas set
+            review_reasons = (select coalesce(jsonb_agg(distinct r), '[]'::jsonb)
+                              from (select jsonb_array_elements(ideas.review_reasons) as r
+                                    union select jsonb_array_elements(${json(reasons)}::jsonb)) x),
+            updated_at = case when ${reasons.length} = 0 then updated_at else now() end
+          where id = ${ideaId}
+          returning review_reasons as reasons`
+        const stored = typeof row?.reasons === "string" ? JSON.parse(row.reasons) : row?.reasons
+        return Array.isArray(stored) ? stored : []
+      })
+      return yield* decodeReasons(rows)
+    })
+
   const ideaCards: IdeasStore["ideaCards"] = (options) =>
     Effect.gen(function* () {
       const { limit, status, review } = options
@@ -232,7 +260,8 @@ export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): Ideas
           createdAt: new Date(r["created_at"]).toISOString(),
           signal: { source: r["source"], content: r["content"], url: r["url"] ?? null, capturedAt: new Date(r["captured_at"]).toISOString() },
           printFileKey: r["print_file_key"] ?? null,
-          mockups: typeof r["mockups"] === "string" ? JSON.parse(r["mockups"]) : r["mockups"]
+          mockups: typeof r["mockups"] === "string" ? JSON.parse(r["mockups"]) : r["mockups"],
+          reviewReasons: typeof r["review_reasons"] === "string" ? JSON.parse(r["review_reasons"]) : r["review_reasons"]
         })
       )
     })
@@ -292,5 +321,5 @@ export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): Ideas
       return out
     })
 
-  return { upsertIdeas, setIdeaStatus, setReviewStatus, listIdeas, ideaCards, recordMerges, nearestIdeas }
+  return { upsertIdeas, setIdeaStatus, setReviewStatus, listIdeas, ideaCards, addReviewReasons, recordMerges, nearestIdeas }
 }

@@ -38,6 +38,8 @@ export interface ListingsStore {
   readonly upsertListings: (rows: ReadonlyArray<ListingRow>) => Effect.Effect<number, SqlError>
   /** Keeps a listing draft at the review gate until a person decides. False when the listing is unknown. */
   readonly parkForReview: (draft: Listing) => Effect.Effect<boolean, SqlError>
+  /** Records which writer wrote a listing's text, and the model or fallback reason. False when the listing is unknown. */
+  readonly setListingWriter: (listingId: string, writer: "template" | "llm", note: string | null) => Effect.Effect<boolean, SqlError>
   /** The draft parked for an idea, if any (encoded `Listing`, to decode at the call site). */
   readonly parkedDraft: (ideaId: string) => Effect.Effect<Option.Option<unknown>, SqlError>
 }
@@ -112,5 +114,11 @@ export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): Li
       return Option.fromNullable(row?.draft)
     })
 
-  return { upsertListings, parkForReview, parkedDraft }
+  const setListingWriter: ListingsStore["setListingWriter"] = (listingId, writer, note) =>
+    attempt("set listing writer", async () => {
+      const result = await sql`update listings set writer = ${writer}, writer_note = ${note}, updated_at = now() where id = ${listingId}`
+      return result.count > 0
+    })
+
+  return { upsertListings, parkForReview, parkedDraft, setListingWriter }
 }
