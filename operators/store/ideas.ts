@@ -236,7 +236,7 @@ export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): Ideas
       if (status !== undefined) yield* validate(IdeaStatus, "ideaCards")(status)
       if (review !== undefined) yield* validate(ReviewStatus, "ideaCards")(review)
       const rows = yield* attempt("list idea cards", () =>
-        sql`select i.id, i.title, i.score, i.factors, i.status, i.review_status, i.weights_version, i.created_at,
+        sql`select i.id, i.title, i.score, i.factors, i.status, i.review_status, i.weights_version, i.created_at, i.review_reasons,
                    s.source, s.content, s.metadata->>'url' as url, s.captured_at,
                    (select m.generation_params->>'printFile' from mockups m where m.idea_id = i.id limit 1) as print_file_key,
                    coalesce((select json_agg(json_build_object('variant', m.variant, 'colorway', m.colorway, 'blobUri', m.blob_uri)

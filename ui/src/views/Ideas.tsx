@@ -7,6 +7,7 @@ import { createStore, reconcile } from "solid-js/store"
 import { api, ApiError, describeApiError } from "../api.ts"
 import { FACTORS, type FactorName, IDEA_STATUSES, type IdeaStatus, type IdeaSummary, REVIEW_STATUSES, type ReviewAction, type ReviewStatus } from "../../../operators/api/contract.ts"
 import { ActionErrorBanner, hasToken, openSettings } from "../components/Dialogs.tsx"
+import { ReviewReasons } from "../components/ReviewReasons.tsx"
 import { applyReview } from "../state.ts"
 
 const FACTOR_LABEL: Record<FactorName, string> = {
@@ -159,6 +160,7 @@ export function IdeasView() {
                   </span>
                   <span class="muted small">created {ago(idea.createdAt)}</span>
                 </div>
+                <ReviewReasons reasons={idea.reviewReasons} />
                 <div class="idea-body">
                   <FactorBars factors={idea.factors} />
                   <div class="signal">
