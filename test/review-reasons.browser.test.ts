@@ -172,7 +172,10 @@ describe("brand & IP safety in the pipeline and the Ideas view", () => {
       const card = (phrase: string) => page.locator("li[data-idea]").filter({ hasText: phrase })
       await card("Nike Running Club").waitFor()
       const nike = card("Nike Running Club").getByRole("region", { name: "Why this waits for review" })
-      await expect.poll(() => nike.textContent()).toContain("trademark “nike” matches Nike in the idea · simple-icons")
+      await expect.poll(() => nike.textContent()).toContain(
+        "trademark “nike” matches Nike in etsy listing bullets, etsy listing description, etsy listing tags, etsy listing title, the idea, the idea's signal · simple-icons"
+      )
+      expect(await nike.locator("li").count()).toBe(1)
       const dogMom = card("Dog Mom Club").getByTestId("review-reasons")
       expect(await dogMom.textContent()).toContain("near a trademark “addidas” matches Adidas in etsy listing title · simple-icons")
       expect(await card("Plant Mom Energy").getByTestId("review-reasons").count()).toBe(0)

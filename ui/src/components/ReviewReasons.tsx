@@ -22,17 +22,29 @@ const where = (field: string) => {
   return a === undefined ? "the idea" : `the idea's ${a}`
 }
 
+/** One line per (kind, what it matched, list), with every place it was found. */
+export const groupReasons = (reasons: ReadonlyArray<ReviewReason>) => {
+  const groups = new Map<string, { readonly reason: ReviewReason; readonly places: Array<string> }>()
+  for (const r of reasons) {
+    const key = `${r.kind}\u0000${r.matched}\u0000${r.source}`
+    const group = groups.get(key)
+    if (group === undefined) groups.set(key, { reason: r, places: [where(r.field)] })
+    else if (!group.places.includes(where(r.field))) group.places.push(where(r.field))
+  }
+  return [...groups.values()]
+}
+
 export const ReviewReasons = (props: { readonly reasons: ReadonlyArray<ReviewReason> | undefined }) => (
   <Show when={(props.reasons ?? []).length > 0}>
     <section class="review-reasons" aria-label="Why this waits for review" data-testid="review-reasons">
       <strong class="small">Held for review</strong>
       <ul>
-        <For each={props.reasons}>
-          {(r) => (
+        <For each={groupReasons(props.reasons ?? [])}>
+          {({ reason: r, places }) => (
             <li data-kind={r.kind}>
               <span class={`tag reason-tag reason-${r.kind}`}>{KIND_LABEL[r.kind]}</span> “{r.found}” matches <b>{r.matched}</b>{" "}
               <span class="muted small">
-                in {where(r.field)} · {r.source}
+                in {places.sort().join(", ")} · {r.source}
               </span>
             </li>
           )}
