@@ -5,6 +5,7 @@
  * template writer, 429/5xx retried, other 4xx permanent.
  */
 import { describe, expect, it } from "@effect/vitest"
+import fc from "fast-check"
 import { Effect, Exit, Redacted } from "effect"
 import { PermanentError, RetryableError } from "../runtime/errors.ts"
 import { Metrics } from "../runtime/metrics.ts"
@@ -55,6 +56,19 @@ describe("template writer", () => {
     const fitted = fitToRules({ title: "A % B % C & D & E 🐾", description: "x", bullets: [], tags: ["ok tag", "OK TAG", "bad#tag", "x".repeat(21)] }, MARKETPLACE_RULES.etsy)
     expect(fitted.title).toBe("A % B C & D E")
     expect(fitted.tags).toEqual(["ok tag", "badtag"])
+  })
+
+  it("whatever the idea says, the template's text keeps every marketplace's rules (the fallback is always usable)", () => {
+    const text = fc.string({ unit: fc.constantFrom(..."abcXYZ é%:&+#@!?-'’ 🐾™0123456789".split(""), "  ", "\u0438"), minLength: 1, maxLength: 80 })
+    fc.assert(
+      fc.property(text.filter((s) => s.trim().length > 0), fc.array(text, { maxLength: 20 }), fc.option(text, { nil: undefined }), (phrase, tags, niche) => {
+        const idea = sampleIdea({ keyPhrase: phrase, signal: { ...sampleIdea().signal, tags }, ...(niche === undefined ? {} : { niche }) })
+        for (const marketplace of MARKETPLACES) {
+          expect(ruleViolations(templateText({ set: sampleSet(idea), marketplace, product: "T-Shirt" }), MARKETPLACE_RULES[marketplace])).toEqual([])
+        }
+      }),
+      { numRuns: 300 }
+    )
   })
 
   it("ruleViolations names each broken rule", () => {
