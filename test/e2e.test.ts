@@ -107,12 +107,13 @@ describe("walking skeleton end to end (redis + PGlite + local blobs)", () => {
   it("turns recorded signals into ideas, print files, mock-ups and published export bundles", async () => {
     const { child, base, pgPort } = await start()
     // a-1 scores above the auto-approve line and publishes; b-1 and d-1 wait for review;
-    // c-1 names a brand and is not selected; a-2 is a-1's headline again and is deduplicated.
+    // c-1 names a brand: brand safety holds it for a person with the reason, whatever its
+    // score; a-2 is a-1's headline again and is deduplicated.
     await waitFor(
       "the recording flows through",
       async () => {
         const s = await snapshot(base)
-        return processed(s, "review") === 3 && processed(s, "publish") === 1 && drained(s)
+        return processed(s, "review") === 4 && processed(s, "publish") === 1 && drained(s)
       },
       180_000
     )
@@ -122,6 +123,10 @@ describe("walking skeleton end to end (redis + PGlite + local blobs)", () => {
     expect(byPhrase["Plant Mom Energy"].reviewStatus).toBe("approved")
     expect(byPhrase["Plant Mom Energy"].status).toBe("live")
     expect(byPhrase["Coffee First, Code Later"].reviewStatus).toBe("pending")
+    expect(byPhrase["Coffee First, Code Later"].reviewReasons).toEqual([])
+    const disney = ideas.find((i) => i.title.startsWith("Disney"))
+    expect(disney.reviewStatus).toBe("pending")
+    expect(disney.reviewReasons).toContainEqual({ kind: "trademark", found: "disney", matched: "disney", field: "idea", source: "built-in" })
     expect(byPhrase["Plant Mom Energy"].mockups).toHaveLength(2)
     expect((await fetch(`${base}${byPhrase["Plant Mom Energy"].mockups[0].url}`)).headers.get("content-type")).toBe("image/jpeg")
 
@@ -149,7 +154,8 @@ describe("walking skeleton end to end (redis + PGlite + local blobs)", () => {
     await waitFor("the approved listing publishes", async () => processed(await snapshot(base), "publish") === 2, 60_000)
 
     // A real Postgres client reads the embedded database while it runs.
-    expect(await counts(pgPort)).toBe("4,4,6,3,2")
+    expect(await counts(pgPort)).toBe("4,4,8,4,2")
+    expect(await psql(pgPort, "select distinct writer from listings")).toBe("template")
     expect(await psql(pgPort, "select content from signals where content like '%Okayest%'")).toBe("World's Okayest Runner - contact me at [email]")
     const metrics = await (await fetch(`${base}/metrics`)).text()
     expect(metrics).toMatch(/desainz_signal_to_publish_seconds_count\{marketplace="export"\} 2/)
@@ -175,7 +181,7 @@ describe("walking skeleton end to end (redis + PGlite + local blobs)", () => {
       "the recording flows through again",
       async () => {
         const s = await snapshot(base)
-        return processed(s, "review") === 3 && processed(s, "publish") === 1 && drained(s)
+        return processed(s, "review") === 4 && processed(s, "publish") === 1 && drained(s)
       },
       180_000
     )

