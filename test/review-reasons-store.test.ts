@@ -11,6 +11,9 @@ import { Effect, Layer } from "effect"
 import { attempt, migrate, Sql } from "../runtime/sql.ts"
 import type { ReviewReason } from "../operators/schemas.ts"
 import { Store } from "../operators/store/store.ts"
+import { listingIdOf } from "../operators/ids.ts"
+import { templateText } from "../operators/listing/template.ts"
+import { sampleIdea, sampleSet } from "./support/listings.ts"
 
 const dir = Layer.unwrapScoped(
   Effect.map(
@@ -50,6 +53,24 @@ describe("store: review reasons and listing writer", () => {
         expect(rows).toEqual([{ writer: "llm", writer_note: "gpt-4o-mini" }])
         const refused = yield* Effect.flip(attempt("bad writer", () => sql`update listings set writer = 'human' where id = ${LISTING}`))
         expect(refused.message).toContain("check")
+      })
+    )
+
+    it.effect("an idea drafted for two marketplaces parks both drafts; approval reads both", () =>
+      Effect.gen(function* () {
+        const store = yield* Store
+        const [idea, signal] = ["6a1f2c0e-58a8-4d7e-9a0b-00000000d001", "6a1f2c0e-58a8-4d7e-9a0b-00000000d002"] as const
+        yield* store.upsertSignals([{ id: signal, content: "Dog mom club", source: "webhook", capturedAt: new Date("2026-01-01T00:00:00Z"), metadata: {}, contentHash: "b".repeat(32) }])
+        yield* store.upsertIdeas([{ id: idea, signalId: signal, title: "Dog Mom Club", description: "", embedding: null, score: 0.2, factors: {}, weightsVersion: 1 }])
+        const set = sampleSet(sampleIdea({ ideaId: idea, signalId: signal }))
+        for (const marketplace of ["etsy", "amazon-merch"] as const) {
+          const id = listingIdOf(idea, marketplace)
+          yield* store.upsertListings([{ id, ideaId: idea, marketplace, externalId: null, url: null, title: "t", description: "d", tags: [], status: "draft", performance: {}, publishedAt: null }])
+          const text = templateText({ set, marketplace, product: "T-Shirt" })
+          expect(yield* store.parkForReview({ listingId: id, ideaId: idea, marketplace, ...text, priceCents: 2499, mockups: set, writer: "template" })).toBe(true)
+        }
+        const drafts = (yield* store.parkedDrafts(idea)) as ReadonlyArray<{ marketplace: string; bullets: ReadonlyArray<string> }>
+        expect(drafts.map((d) => [d.marketplace, d.bullets.length]).sort()).toEqual([["amazon-merch", 2], ["etsy", 5]])
       })
     )
   })

@@ -3,7 +3,7 @@
  * of the review gate), and read-only access to generated assets for the UI. Responses
  * are typed with the UI's contract (`operators/api/contract.ts`), so the two cannot drift.
  */
-import { Cause, Effect, Exit, Option, ParseResult, Schema } from "effect"
+import { Cause, Effect, Exit, ParseResult, Schema } from "effect"
 import type { Context as HonoContext } from "hono"
 import { BlobNotFound, BlobStore, validateBlobKey } from "../../runtime/blobs.ts"
 import { describeError, isRetryable } from "../../runtime/errors.ts"
@@ -85,18 +85,18 @@ export const ideasApi =
         Effect.gen(function* () {
           const ideaId = yield* parseId(c.req.param("id"))
           const store = yield* Store
-          const parked = yield* store.parkedDraft(ideaId)
-          if (Option.isNone(parked)) {
+          const parked = yield* store.parkedDrafts(ideaId)
+          if (parked.length === 0) {
             const known = yield* store.setReviewStatus(ideaId, "approved")
             if (!known) return yield* Effect.fail(httpError(404, `no idea ${ideaId}`))
             return { ideaId, reviewStatus: "approved", published: false, note: "no listing draft was waiting; it will publish when drafted" }
           }
-          const draft = yield* Effect.mapError(Schema.decodeUnknown(Listing)(parked.value), (e) =>
+          const drafts = yield* Effect.mapError(Schema.decodeUnknown(Schema.Array(Listing))(parked), (e) =>
             httpError(500, `stored draft of ${ideaId} is unreadable: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
           )
           yield* store.setReviewStatus(ideaId, "approved")
-          // Keyed by idea: approving twice emits one event id, which publish absorbs.
-          yield* ctx.emit("review", io.approved, [{ data: draft, key: `approved:${ideaId}` }])
+          // One draft per marketplace, keyed by idea and marketplace: approving twice emits the same event ids, which publish absorbs.
+          yield* ctx.emit("review", io.approved, drafts.map((draft) => ({ data: draft, key: `approved:${ideaId}:${draft.marketplace}` })))
           return { ideaId, reviewStatus: "approved", published: true }
         })
       )

@@ -2,7 +2,7 @@
  * Listings: one row per (idea, marketplace), whose status only moves forward, and the draft
  * parked at the review gate.
  */
-import { Effect, Option, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { attempt, type SqlError } from "../../runtime/sql.ts"
 import { Listing } from "../schemas.ts"
 import { Instant, JsonObject, lastPerKey, validate, type Db } from "./db.ts"
@@ -40,8 +40,8 @@ export interface ListingsStore {
   readonly parkForReview: (draft: Listing) => Effect.Effect<boolean, SqlError>
   /** Records which writer wrote a listing's text, and the model or fallback reason. False when the listing is unknown. */
   readonly setListingWriter: (listingId: string, writer: "template" | "llm", note: string | null) => Effect.Effect<boolean, SqlError>
-  /** The draft parked for an idea, if any (encoded `Listing`, to decode at the call site). */
-  readonly parkedDraft: (ideaId: string) => Effect.Effect<Option.Option<unknown>, SqlError>
+  /** The drafts parked for an idea, one per marketplace, oldest first (encoded `Listing`s, to decode at the call site). */
+  readonly parkedDrafts: (ideaId: string) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
 }
 
 export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): ListingsStore => {
@@ -107,11 +107,11 @@ export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): Li
       return result.count > 0
     })
 
-  const parkedDraft: ListingsStore["parkedDraft"] = (ideaId) =>
-    attempt("read parked draft", async () => {
-      const [row] = await sql<Array<{ draft: unknown }>>`select draft from listings
-        where idea_id = ${ideaId} and draft is not null order by created_at limit 1`
-      return Option.fromNullable(row?.draft)
+  const parkedDrafts: ListingsStore["parkedDrafts"] = (ideaId) =>
+    attempt("read parked drafts", async () => {
+      const rows = await sql<Array<{ draft: unknown }>>`select draft from listings
+        where idea_id = ${ideaId} and draft is not null order by created_at, marketplace`
+      return rows.map((r) => r.draft)
     })
 
   const setListingWriter: ListingsStore["setListingWriter"] = (listingId, writer, note) =>
@@ -120,5 +120,5 @@ export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): Li
       return result.count > 0
     })
 
-  return { upsertListings, parkForReview, parkedDraft, setListingWriter }
+  return { upsertListings, parkForReview, parkedDrafts, setListingWriter }
 }
