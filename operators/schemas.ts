@@ -136,6 +136,10 @@ export const MockupSet = Schema.Struct({
 })
 export type MockupSet = typeof MockupSet.Type
 
+/** Which listing writer wrote a listing's text (operators/listing/writer.ts). */
+export const WriterName = Schema.Literal("template", "llm")
+export type WriterName = typeof WriterName.Type
+
 /** A marketplace listing, on `listings.draft`, `listings.approved` and `listings.published`. */
 export const Listing = Schema.Struct({
   listingId: Schema.UUID,
@@ -148,8 +152,8 @@ export const Listing = Schema.Struct({
   tags: Schema.Array(Schema.String.pipe(Schema.maxLength(20))).pipe(Schema.maxItems(13)),
   priceCents: Schema.Int,
   mockups: MockupSet,
-  /** Which writer wrote the text (operators/listing/writer.ts); absent on drafts from before it was recorded. */
-  writer: Schema.optional(Schema.Literal("template", "llm")),
+  /** Which writer wrote the text; absent on drafts from before it was recorded. */
+  writer: Schema.optional(WriterName),
   /** Set by publishers. */
   externalId: Schema.optional(Schema.String),
   url: Schema.optional(Schema.String),

@@ -21,7 +21,7 @@ const request = (marketplace: Marketplace = "etsy") => ({ set, marketplace, prod
 const good = {
   title: "Dog Mom Club T-Shirt - Mother's Day Gift for Dog Lovers",
   description: "Dog Mom Club, set in bold type for dog lovers ahead of Mother's Day.",
-  bullets: ["Bold Dog Mom Club lettering", "Made for dog lovers"],
+  bullets: ["Bold Dog Mom Club lettering", "Made for dog lovers", "Shown in black and heather grey", "For Mother's Day", "Typeset in bold letters"],
   tags: ["dog mom", "dog mom club", "mothers day gift"]
 }
 const answer = (over: Record<string, unknown> = {}) => JSON.stringify({ ...good, ...over })
@@ -35,7 +35,7 @@ describe("template writer", () => {
       const text = templateText(request(marketplace))
       expect(ruleViolations(text, MARKETPLACE_RULES[marketplace]), marketplace).toEqual([])
       expect([text.title, text.description, ...text.bullets].join("\n"), marketplace).not.toMatch(CLAIMS)
-      expect(text.bullets.length).toBeLessThanOrEqual(MARKETPLACE_RULES[marketplace].bullets.max)
+      expect(text.bullets).toHaveLength(MARKETPLACE_RULES[marketplace].bullets.count)
     }
     const etsy = templateText(request("etsy"))
     expect(etsy.title).toContain("Dog Mom Club T-Shirt")
@@ -72,14 +72,14 @@ describe("template writer", () => {
   })
 
   it("ruleViolations names each broken rule", () => {
-    const text = { title: "x".repeat(141), description: "d", bullets: ["b", "b", "b"], tags: ["dog_mom", "dog mom", "Dog Mom", "y".repeat(21)] }
+    const text = { title: "x".repeat(141), description: "d", bullets: ["b", "b", "b", "b", "b"], tags: ["dog_mom", "dog mom", "Dog Mom", "y".repeat(21)] }
     expect(ruleViolations(text, MARKETPLACE_RULES.etsy)).toEqual([
       "title is 141 characters; the limit is 140",
       `tag "dog_mom" contains characters the marketplace refuses (letters, numbers, spaces, - and ' only)`,
       `tag "Dog Mom" is repeated`,
       `tag "${"y".repeat(21)}" is 21 characters; the limit is 20`
     ])
-    expect(ruleViolations(text, MARKETPLACE_RULES["amazon-merch"])).toContain("3 bullets; at most 2 are allowed")
+    expect(ruleViolations(text, MARKETPLACE_RULES["amazon-merch"])).toContain("5 bullets; exactly 2 are needed")
   })
 
   it("MARKETPLACES: default export, unknown names refused by name", () => {
@@ -130,13 +130,13 @@ describe("LLM writer (contract, fake /v1/chat/completions)", () => {
   it.scopedLive("checks the marketplace's own rules: Amazon Merch takes two bullets and no tags", () =>
     Effect.gen(function* () {
       const fake = yield* startOpenAIFake
-      fake.answers.push(answer({ bullets: ["a", "b", "c"] }), answer({ tags: [] }))
+      fake.answers.push(answer({ bullets: ["a", "b", "c"] }), answer({ tags: [], bullets: ["a", "b"] }))
       const written = yield* writerFor(fake.url).write(request("amazon-merch"))
       expect(written.writer).toBe("llm")
       expect(written.text.tags).toEqual([])
-      expect(fake.bodies[1]!.messages[3]!.content).toContain("3 bullets; at most 2 are allowed")
+      expect(fake.bodies[1]!.messages[3]!.content).toContain("3 bullets; exactly 2 are needed")
       expect(fake.bodies[1]!.messages[3]!.content).toContain("3 tags; at most 0 are allowed")
-      expect(fake.bodies[0]!.response_format?.json_schema?.schema).toMatchObject({ properties: { tags: { maxItems: 0 }, bullets: { maxItems: 2 } } })
+      expect(fake.bodies[0]!.response_format?.json_schema?.schema).toMatchObject({ properties: { tags: { maxItems: 0 }, bullets: { minItems: 2, maxItems: 2 } } })
     }).pipe(Effect.provide(Metrics.layer))
   )
 

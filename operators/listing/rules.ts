@@ -38,7 +38,8 @@ export interface MarketplaceRules {
   }
   /** `max: 0`: the marketplace has no tags. */
   readonly tags: { readonly max: number; readonly maxLength: number; readonly forbidden?: RegExp }
-  readonly bullets: { readonly max: number; readonly maxLength: number }
+  /** Exactly `count` bullets, so a bulk sheet's bullet columns always line up. */
+  readonly bullets: { readonly count: number; readonly maxLength: number }
   readonly description: { readonly max: number }
 }
 
@@ -50,7 +51,7 @@ const LONG_DESCRIPTION = 5_000
 const etsy: MarketplaceRules = {
   title: { max: 140, forbidden: ETSY_TITLE_FORBIDDEN, once: ["%", ":", "&", "+"] },
   tags: { max: 13, maxLength: 20, forbidden: ETSY_TAG_FORBIDDEN },
-  bullets: { max: 5, maxLength: 256 },
+  bullets: { count: 5, maxLength: 256 },
   description: { max: LONG_DESCRIPTION }
 }
 
@@ -62,7 +63,7 @@ export const MARKETPLACE_RULES: Record<Marketplace, MarketplaceRules> = {
   "amazon-merch": {
     title: { max: 60 },
     tags: { max: 0, maxLength: 0 },
-    bullets: { max: 2, maxLength: 256 },
+    bullets: { count: 2, maxLength: 256 },
     description: { max: 2_000 }
   }
 }
@@ -97,7 +98,7 @@ export const ruleViolations = (text: ListingText, rules: MarketplaceRules): Arra
     if (seen.has(key)) out.push(`tag "${tag}" is repeated`)
     seen.add(key)
   }
-  if (text.bullets.length > bullets.max) out.push(`${text.bullets.length} bullets; at most ${bullets.max} are allowed`)
+  if (text.bullets.length !== bullets.count) out.push(`${text.bullets.length} bullets; exactly ${bullets.count} are needed`)
   text.bullets.forEach((b, i) => {
     if (chars(b) > bullets.maxLength) out.push(`bullet ${i + 1} is ${chars(b)} characters; the limit is ${bullets.maxLength}`)
   })
@@ -138,7 +139,7 @@ export const fitToRules = (text: ListingText, rules: MarketplaceRules): ListingT
   return {
     title: cutAtWord(t.replace(/\s+/g, " ").trim(), title.max),
     description: cutAtWord(text.description, description.max),
-    bullets: text.bullets.slice(0, bullets.max).map((b) => cutAtWord(b, bullets.maxLength)),
+    bullets: text.bullets.slice(0, bullets.count).map((b) => cutAtWord(b, bullets.maxLength)),
     tags: tags.max === 0 ? [] : fittedTags
   }
 }

@@ -20,11 +20,9 @@ import OpenAI from "openai"
 import type { PermanentError, RetryableError } from "../../runtime/errors.ts"
 import { Metrics } from "../../runtime/metrics.ts"
 import { classifyOpenAIError } from "../openaiErrors.ts"
+import type { WriterName } from "../schemas.ts"
 import { ListingText, MARKETPLACE_RULES, type MarketplaceRules, ruleViolations } from "./rules.ts"
 import { audience, occasion, templateText, type WriteRequest } from "./template.ts"
-
-export const WriterName = Schema.Literal("template", "llm")
-export type WriterName = typeof WriterName.Type
 
 export interface WrittenText {
   readonly text: ListingText
@@ -74,7 +72,12 @@ export const responseSchema = (rules: MarketplaceRules) => ({
   properties: {
     title: { type: "string", description: `at most ${rules.title.max} characters` },
     description: { type: "string", description: `plain text, at most ${rules.description.max} characters` },
-    bullets: { type: "array", items: { type: "string", description: `at most ${rules.bullets.maxLength} characters` }, maxItems: rules.bullets.max },
+    bullets: {
+      type: "array",
+      items: { type: "string", description: `at most ${rules.bullets.maxLength} characters` },
+      minItems: rules.bullets.count,
+      maxItems: rules.bullets.count
+    },
     tags: { type: "array", items: { type: "string", description: `at most ${rules.tags.maxLength} characters` }, maxItems: rules.tags.max }
   },
   required: ["title", "description", "bullets", "tags"],
@@ -84,7 +87,7 @@ export const responseSchema = (rules: MarketplaceRules) => ({
 const rulesInWords = (rules: MarketplaceRules) =>
   [
     `title: at most ${rules.title.max} characters${rules.title.once ? `, each of ${rules.title.once.join(" ")} at most once` : ""}${rules.title.forbidden ? ", letters, numbers, punctuation and spaces only" : ""}`,
-    `bullets: at most ${rules.bullets.max}, each at most ${rules.bullets.maxLength} characters`,
+    `bullets: exactly ${rules.bullets.count}, each at most ${rules.bullets.maxLength} characters`,
     rules.tags.max === 0
       ? "tags: none (an empty list)"
       : `tags: at most ${rules.tags.max}, each at most ${rules.tags.maxLength} characters, letters, numbers, spaces, - and ' only, no repeats`,

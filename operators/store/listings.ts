@@ -4,7 +4,7 @@
  */
 import { Effect, Schema } from "effect"
 import { attempt, type SqlError } from "../../runtime/sql.ts"
-import { Listing } from "../schemas.ts"
+import { Listing, type WriterName } from "../schemas.ts"
 import { Instant, JsonObject, lastPerKey, validate, type Db } from "./db.ts"
 
 export const ListingStatus = Schema.Literal("draft", "approved", "published", "failed")
@@ -39,7 +39,7 @@ export interface ListingsStore {
   /** Keeps a listing draft at the review gate until a person decides. False when the listing is unknown. */
   readonly parkForReview: (draft: Listing) => Effect.Effect<boolean, SqlError>
   /** Records which writer wrote a listing's text, and the model or fallback reason. False when the listing is unknown. */
-  readonly setListingWriter: (listingId: string, writer: "template" | "llm", note: string | null) => Effect.Effect<boolean, SqlError>
+  readonly setListingWriter: (listingId: string, writer: WriterName, note: string | null) => Effect.Effect<boolean, SqlError>
   /** The drafts parked for an idea, one per marketplace, oldest first (encoded `Listing`s, to decode at the call site). */
   readonly parkedDrafts: (ideaId: string) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
 }
