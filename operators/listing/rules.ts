@@ -21,6 +21,8 @@
  *   and tags are "also published to the sales channel" (usually an Etsy shop), so Etsy's
  *   rules apply.
  * - export: the embedded default's bundle is meant for bulk sheets: Etsy's rules, five bullets.
+ * Etsy, Printify and Redbubble have no bullet field: the five bullets (our layout, 256
+ * characters each, as Amazon's) are there for a publisher to put in the description.
  */
 import { Schema } from "effect"
 
