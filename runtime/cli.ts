@@ -52,9 +52,9 @@ const usageOf = (t: Topology<any> | undefined): string => {
  * Splits off `--topology FILE` (the only option shared with topology commands) and returns
  * the first remaining argument when it is not a built-in command.
  */
-const topologyCommand = (argv: ReadonlyArray<string>) => {
+const topologyCommand = (argv: ReadonlyArray<string>, defaultTopology: string) => {
   const rest: Array<string> = []
-  let path = "topology.ts"
+  let path = defaultTopology
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === "--topology" && i + 1 < argv.length) path = argv[++i]!
@@ -66,7 +66,7 @@ const topologyCommand = (argv: ReadonlyArray<string>) => {
 }
 
 const options = {
-  topology: { type: "string", default: "topology.ts" },
+  topology: { type: "string" },
   port: { type: "string" },
   only: { type: "string" },
   json: { type: "boolean", default: false },
@@ -138,9 +138,10 @@ const dlqCommand = (t: Topology<any>, action: string | undefined, node: string |
     return yield* print(yield* effect.pipe(Effect.provide(transportLayer(config.redisUrl))))
   })
 
-export const main = (argv: ReadonlyArray<string>) =>
+/** `defaultTopology`: the module `--topology` defaults to (the compiled build passes its own). */
+export const main = (argv: ReadonlyArray<string>, defaultTopology = "topology.ts") =>
   Effect.gen(function* () {
-    const custom = topologyCommand(argv)
+    const custom = topologyCommand(argv, defaultTopology)
     if (custom !== undefined) {
       const command = (yield* loadTopology(custom.path)).commands?.[custom.name]
       if (command !== undefined) return yield* command.run(custom.args)
@@ -151,12 +152,13 @@ export const main = (argv: ReadonlyArray<string>) =>
     })
     const { values, positionals } = parsed
     const [command, ...rest] = positionals
+    const topologyPath = values.topology ?? defaultTopology
     if (values.help || command === undefined || command === "help") {
       // The topology's own commands are listed when it loads; help works without one too.
-      return yield* print(usageOf(yield* Effect.orElseSucceed(loadTopology(values.topology), () => undefined)))
+      return yield* print(usageOf(yield* Effect.orElseSucceed(loadTopology(topologyPath), () => undefined)))
     }
     const port = positiveInt("port", values.port)
-    const t = yield* loadTopology(values.topology)
+    const t = yield* loadTopology(topologyPath)
     switch (command) {
       case "start":
         return yield* run({ topology: t, http: true, port })
@@ -198,8 +200,8 @@ export const main = (argv: ReadonlyArray<string>) =>
   })
 
 /** Runs the CLI and exits with 0, 1 (failure) or 2 (usage). */
-export const runCli = (argv: ReadonlyArray<string>) =>
-  Effect.runPromiseExit(main(argv).pipe(Effect.provide(loggerLayer))).then((exit) => {
+export const runCli = (argv: ReadonlyArray<string>, defaultTopology?: string) =>
+  Effect.runPromiseExit(main(argv, defaultTopology).pipe(Effect.provide(loggerLayer))).then((exit) => {
     if (exit._tag === "Success") return process.exit(0)
     const error = Cause.squash(exit.cause)
     process.stderr.write(`desainz: ${describeError(error)}\n`)
