@@ -13,7 +13,7 @@ import { loadTopology, loggerLayer, run } from "./app.ts"
 import { RuntimeConfig, transportLayer } from "./config.ts"
 import { drop, listDeadLetters, requeue, type Selection } from "./dlq.ts"
 import { describeError } from "./errors.ts"
-import { renderNomad } from "./nomad.ts"
+import { DEFAULT_COMFYUI, renderNomad } from "./nomad.ts"
 import { migrate, Sql } from "./sql.ts"
 import { makeKeys } from "./keys.ts"
 import { toJson, toText, type Topology, UsageError } from "./topology.ts"
@@ -28,8 +28,9 @@ commands:
                                                   run some nodes (HTTP only with --port)
   topology [--json] [--topology FILE]             print the graph
   migrate                                         apply sql/ migrations (DATABASE_URL, else ./.data/pg)
-  render nomad [--image IMG] [--out FILE] [--gpu NODE ...]
-                                                  write the Nomad job for the topology
+  render nomad [--image IMG] [--out FILE] [--gpu NODE ...] [--comfyui-image IMG]
+                                                  write the Nomad job for the topology; --gpu NODE:
+                                                  a ComfyUI task with a GPU beside that node's worker
   dlq list    NODE [--count N]                    show dead letters, newest first
   dlq requeue NODE (--id ID ... | --all)          put dead letters back on the input stream
   dlq drop    NODE (--id ID ... | --all)          delete dead letters
@@ -76,6 +77,7 @@ const options = {
   image: { type: "string" },
   out: { type: "string" },
   gpu: { type: "string", multiple: true },
+  "comfyui-image": { type: "string" },
   help: { type: "boolean", short: "h", default: false }
 } as const
 
@@ -173,7 +175,7 @@ export const main = (argv: ReadonlyArray<string>, defaultTopology = "topology.ts
         return yield* print(values.json ? toJson(t) : toText(t))
       case "render": {
         if (rest[0] !== "nomad") throw new UsageError('render needs a target: "render nomad"')
-        const gpu = values.gpu ?? []
+        const gpu = (values.gpu ?? []).flatMap((g) => g.split(",")).map((g) => g.trim()).filter(Boolean)
         const unknown = gpu.filter((g) => !t.nodes.some((n) => n.name === g))
         if (unknown.length > 0) throw new UsageError(`--gpu ${unknown.join(", ")}: no such node`)
         const hcl = renderNomad(toJson(t), {
@@ -182,7 +184,8 @@ export const main = (argv: ReadonlyArray<string>, defaultTopology = "topology.ts
           variablesPath: `nomad/jobs/${t.name}`,
           cpuMhz: 500,
           memoryMb: 768,
-          gpuNodes: gpu
+          gpuNodes: gpu,
+          comfyui: { ...DEFAULT_COMFYUI, ...(values["comfyui-image"] !== undefined ? { image: values["comfyui-image"] } : {}) }
         })
         if (values.out === undefined) return yield* print(hcl)
         yield* Effect.promise(() => writeFile(values.out!, hcl))
