@@ -31,8 +31,11 @@ const DESIGN_WITHIN_MS = 300_000
 const EXIT_WITHIN_MS = 60_000
 
 const log = (message) => process.stderr.write(`check-image: ${message}\n`)
+const work = mkdtempSync(join(tmpdir(), "desainz-image-"))
 const fail = (message) => {
   log(`FAILED: ${message}`)
+  if (keep) log(`kept ${work}`)
+  else rmSync(work, { recursive: true, force: true })
   process.exit(1)
 }
 
@@ -75,7 +78,6 @@ const freePort = () =>
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const work = mkdtempSync(join(tmpdir(), "desainz-image-"))
 const context = join(work, "context")
 log(`working in ${work}`)
 
@@ -185,14 +187,10 @@ app.on("exit", (code, signal) => {
   exited = { code, signal }
 })
 
-const cleanUp = () => {
-  if (exited === undefined) app.kill("SIGKILL")
-  if (!keep) rmSync(work, { recursive: true, force: true })
-}
-const check = async (condition, message) => {
+const check = (condition, message) => {
   if (!condition) {
     process.stderr.write(output)
-    cleanUp()
+    if (exited === undefined) app.kill("SIGKILL")
     fail(message)
   }
 }
@@ -205,15 +203,15 @@ for (const deadline = Date.now() + READY_WITHIN_MS; !healthy && exited === undef
   healthy = spawnSync(hc, hcArgs, { cwd: image.dir, env, stdio: "ignore", timeout: 10_000 }).status === 0
   if (!healthy) await sleep(1_000)
 }
-await check(healthy, `the HEALTHCHECK command did not pass within ${READY_WITHIN_MS / 1000} s${exited ? ` (the process exited: ${JSON.stringify(exited)})` : ""}`)
+check(healthy, `the HEALTHCHECK command did not pass within ${READY_WITHIN_MS / 1000} s${exited ? ` (the process exited: ${JSON.stringify(exited)})` : ""}`)
 log("HEALTHCHECK passes")
 
 const live = await get("/health/live")
-await check(live?.status === 200, `/health/live answered ${live?.status ?? "nothing"}`)
+check(live?.status === 200, `/health/live answered ${live?.status ?? "nothing"}`)
 const metrics = await get("/metrics")
-await check(metrics?.status === 200 && (await metrics.text()).includes("desainz_operator_processed_total"), "/metrics does not answer with the runtime's metrics")
+check(metrics?.status === 200 && (await metrics.text()).includes("desainz_operator_processed_total"), "/metrics does not answer with the runtime's metrics")
 const ui = await get("/")
-await check(ui?.status === 200 && (await ui.text()).includes("<html"), "the UI is not served at /")
+check(ui?.status === 200 && (await ui.text()).includes("<html"), "the UI is not served at /")
 log("/health/live, /metrics and the UI answer")
 
 const rendered = async () => {
@@ -226,14 +224,14 @@ for (const deadline = Date.now() + DESIGN_WITHIN_MS; !designed && exited === und
   designed = await rendered()
   if (!designed) await sleep(2_000)
 }
-await check(designed, `no design was rendered within ${DESIGN_WITHIN_MS / 1000} s`)
+check(designed, `no design was rendered within ${DESIGN_WITHIN_MS / 1000} s`)
 log("the generate worker rendered a design")
 
 app.kill("SIGTERM")
 for (const deadline = Date.now() + EXIT_WITHIN_MS; exited === undefined && Date.now() < deadline; ) await sleep(200)
-await check(exited?.code === 0, `SIGTERM: the process ended with ${JSON.stringify(exited ?? "no exit")}`)
+check(exited?.code === 0, `SIGTERM: the process ended with ${JSON.stringify(exited ?? "no exit")}`)
 log("SIGTERM: exit 0")
 
 for (const step of skipped) log(`not reproducible without an image, skipped: ${step}`)
-cleanUp()
+if (!keep) rmSync(work, { recursive: true, force: true })
 log(keep ? `passed; kept ${work}` : "passed")
