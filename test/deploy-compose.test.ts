@@ -1,6 +1,7 @@
 /**
- * deploy/compose: the compose file against the Compose Specification's JSON schema
- * (vendored in deploy/compose/schema/, see SOURCE.md there), every desAInz service
+ * deploy/compose: the compose file against the Compose Specification's JSON schema and
+ * the Grafana dashboard against Grafana's (both vendored in deploy/compose/schema/, see
+ * SOURCE.md there), every desAInz service
  * against the topology, Prometheus' alert rules and the Grafana dashboard's PromQL
  * through promtool, and their metric names against what `/metrics` really exports.
  */
@@ -46,6 +47,13 @@ const optionValue = (command: ReadonlyArray<string>, option: string) => {
   return i < 0 ? undefined : command[i + 1]
 }
 
+/** Draft-07 (both vendored schemas), formats checked; `strict: false` as the schemas use annotations ajv does not know. */
+const newAjv = () => {
+  const ajv = new Ajv({ allErrors: true, strict: false })
+  ;(addFormatsModule as unknown as (a: Ajv) => Ajv)(ajv)
+  return ajv
+}
+
 const promtool = spawnSync("promtool", ["--version"]).status === 0 ? "promtool" : undefined
 const runPromtool = (args: ReadonlyArray<string>) => {
   const result = spawnSync(promtool!, args, { encoding: "utf8" })
@@ -55,10 +63,9 @@ const runPromtool = (args: ReadonlyArray<string>) => {
 describe("compose file", () => {
   it("is valid against the Compose Specification schema", () => {
     const schema = JSON.parse(read("schema/compose-spec.json"))
-    const ajv = new Ajv({ allErrors: true, strict: false })
+    const ajv = newAjv()
     // The schema names its draft-07 meta-schema by the https address; ajv ships it under http.
     ajv.addMetaSchema({ ...draft07, $id: schema.$schema })
-    ;(addFormatsModule as unknown as (a: Ajv) => Ajv)(ajv)
     const validate = ajv.compile(schema)
     const valid = validate(compose)
     expect(validate.errors ?? [], JSON.stringify(validate.errors, null, 2)).toEqual([])
@@ -149,7 +156,11 @@ const exportedFamilies = async () => {
 }
 
 describe("dashboard and alert rules", () => {
-  it("the dashboard loads with the panels of the runbook, each querying the provisioned datasource", () => {
+  it("the dashboard is valid against Grafana's dashboard schema, with the panels of the runbook, each querying the provisioned datasource", () => {
+    const validate = newAjv().compile(JSON.parse(read("schema/grafana-dashboard.jsonschema.json")))
+    expect(validate(dashboard), JSON.stringify(validate.errors, null, 2)).toBe(true)
+    // A misspelt panel field is refused.
+    expect(validate({ ...dashboard, panels: [{ type: "timeseries", tittle: "x" }] })).toBe(false)
     expect(dashboard.uid).toBe("desainz")
     const titles = dashboard.panels.map((p) => p.title)
     for (const title of [
