@@ -16,11 +16,12 @@
  */
 import { createHash } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { LRUCache } from "lru-cache"
 import OpenAI from "openai"
 import { describeError, PermanentError, RetryableError } from "../../runtime/errors.ts"
+import { parseRetryAfter, USER_AGENT } from "../../runtime/httpClient.ts"
 import { EmbeddingDim } from "../../runtime/sql.ts"
 import { bloomHashes } from "../ingest/dedupe.ts"
-import { Lru, parseRetryAfter } from "../sources/http.ts"
 
 export type EmbedError = RetryableError | PermanentError
 
@@ -52,7 +53,7 @@ const cached = (
   options: { readonly batchSize: number; readonly cacheSize: number },
   call: (texts: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ReadonlyArray<number>>, EmbedError>
 ): EmbedderShape => {
-  const cache = new Lru<ReadonlyArray<number>>(options.cacheSize)
+  const cache = new LRUCache<string, ReadonlyArray<number>>({ max: options.cacheSize })
   const keyOf = (text: string) => createHash("sha1").update(`${model}\u0000${dimensions}\u0000${text}`).digest("base64")
   return {
     model,
@@ -144,7 +145,7 @@ export const classifyEmbeddingError = (error: unknown, model: string): EmbedErro
   }
   if (error instanceof OpenAI.APIError && typeof error.status === "number") {
     const status = error.status
-    const wait = (status === 429 || status === 503) && error.headers ? parseRetryAfter(error.headers, Date.now()) : undefined
+    const wait = (status === 429 || status === 503) && error.headers ? parseRetryAfter(error.headers.get("retry-after"), Date.now(), error.headers.get("date")) : undefined
     const message = `embeddings (${model}): HTTP ${status}: ${error.message}${wait !== undefined ? ` (retry after ${Math.ceil(wait / 1000)}s)` : ""}`
     const cause = { status, ...(wait !== undefined ? { retryAfterMs: wait } : {}) }
     return status === 408 || status === 409 || status === 429 || status >= 500
@@ -160,6 +161,8 @@ export const makeOpenAI = (options: OpenAIEmbedderOptions): EmbedderShape => {
     apiKey: Redacted.value(options.apiKey),
     // Retries belong to the worker (backoff within the attempt budget, Retry-After honoured).
     maxRetries: 0,
+    // The package keeps its own HTTP stack (README, Dependencies); only the User-Agent is ours.
+    defaultHeaders: { "user-agent": USER_AGENT },
     timeout: options.timeoutMs ?? 30_000
   })
   const { model, dimensions } = options
