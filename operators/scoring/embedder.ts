@@ -113,7 +113,10 @@ export const hashEmbedding = (text: string, dimensions: number): ReadonlyArray<n
 
 export const HASHING_MODEL = "desainz-hashing-v1"
 
-export const makeHashing = (dimensions: number, cacheSize = 10_000): EmbedderShape =>
+/** Defaults of the options below, written once. */
+const DEFAULTS = { batchSize: 128, cacheSize: 10_000, timeoutMs: 30_000 } as const
+
+export const makeHashing = (dimensions: number, cacheSize: number = DEFAULTS.cacheSize): EmbedderShape =>
   cached(HASHING_MODEL, dimensions, { batchSize: 1_000, cacheSize }, (texts) =>
     Effect.sync(() => texts.map((t) => hashEmbedding(t, dimensions)))
   )
@@ -163,10 +166,10 @@ export const makeOpenAI = (options: OpenAIEmbedderOptions): EmbedderShape => {
     maxRetries: 0,
     // The package keeps its own HTTP stack (README, Dependencies); only the User-Agent is ours.
     defaultHeaders: { "user-agent": USER_AGENT },
-    timeout: options.timeoutMs ?? 30_000
+    timeout: options.timeoutMs ?? DEFAULTS.timeoutMs
   })
   const { model, dimensions } = options
-  return cached(model, dimensions, { batchSize: options.batchSize ?? 128, cacheSize: options.cacheSize ?? 10_000 }, (texts) =>
+  return cached(model, dimensions, { batchSize: options.batchSize ?? DEFAULTS.batchSize, cacheSize: options.cacheSize ?? DEFAULTS.cacheSize }, (texts) =>
     Effect.tryPromise({
       // float, not the client's default base64: every compatible server speaks float.
       try: (signal) => client.embeddings.create({ model, input: [...texts], dimensions, encoding_format: "float" }, { signal }),
@@ -216,7 +219,7 @@ export const layerConfig = Layer.unwrapEffect(
     const model = yield* Config.string("EMBEDDINGS_MODEL").pipe(Config.withDefault("text-embedding-3-small"))
     // Local servers (Ollama, vLLM) take any key; the client insists on one.
     const apiKey = yield* Config.redacted("EMBEDDINGS_API_KEY").pipe(Config.withDefault(Redacted.make("none")))
-    const batchSize = yield* positive("EMBEDDINGS_BATCH", 128)
+    const batchSize = yield* positive("EMBEDDINGS_BATCH", DEFAULTS.batchSize)
     yield* Effect.logInfo(`embeddings: ${model} at EMBEDDINGS_URL, ${dimensions} dimensions`)
     return layerOpenAI({ baseURL: url.value.trim(), model, apiKey, dimensions, batchSize })
   })

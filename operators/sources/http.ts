@@ -89,7 +89,7 @@ export const sourceFields = (defaults: { readonly kind: string; readonly every: 
   rate: Schema.optionalWith(RateSettings, { default: () => defaults.rate }).annotations({
     description: "request rate allowed to this source, shared by all replicas"
   }),
-  delta: Schema.optionalWith(DeltaSettings, { default: () => ({ remember: 10_000, reemitMinDelta: 0 }) }).annotations({
+  delta: Schema.optionalWith(DeltaSettings, { default: () => Schema.decodeSync(DeltaSettings)({}) }).annotations({
     description: "delta-only emission: what a re-poll emits again"
   })
 })
