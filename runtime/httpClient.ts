@@ -31,7 +31,7 @@ export interface HttpFailure {
 }
 
 export interface CallOptions {
-  /** Headers and body together. Default 30 s. */
+  /** For the answer's headers, and with `sendText` its body too. Default 30 s. */
   readonly timeout?: Duration.DurationInput
   /** Extra tries for a transient failure. Default 2. */
   readonly retries?: number
@@ -141,7 +141,7 @@ const noAnswer = (what: string, message: string) => new RetryableError({ message
 const attempt = <A>(
   request: HttpClientRequest.HttpClientRequest,
   what: string,
-  options: CallOptions & { readonly conditional?: boolean },
+  options: TextCallOptions,
   onAnswer: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, HttpError>
 ): Effect.Effect<A, HttpError, HttpClient.HttpClient> => {
   const timeout = Duration.decode(options.timeout ?? "30 seconds")
