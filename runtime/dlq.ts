@@ -7,8 +7,49 @@ import { Effect, Schema } from "effect"
 import { NotFoundError, PermanentError } from "./errors.ts"
 import type { Keys } from "./keys.ts"
 import type { Topology } from "./topology.ts"
-import { Transport } from "./transport.ts"
-import { DLQ_FIELDS, REQUEUED_FOR } from "./worker.ts"
+import { type Append, Transport } from "./transport.ts"
+import type { Fields } from "./envelope.ts"
+
+/** Fields a dead-letter entry adds to the original entry's fields. */
+export const DLQ_FIELDS = {
+  error: "dlq.error",
+  reason: "dlq.reason",
+  attempts: "dlq.attempts",
+  operator: "dlq.operator",
+  stream: "dlq.stream",
+  originalId: "dlq.originalId",
+  failedAt: "dlq.failedAt"
+} as const
+/** Set on an entry requeued from a dead-letter stream: only this operator's group processes it. */
+export const REQUEUED_FOR = "requeuedFor"
+
+export type DeadLetterReason = "permanent" | "max-attempts" | "decode" | "source"
+
+/** The append that dead-letters one entry: its original fields plus why, how often and where it failed. */
+export const deadLetter = (
+  keys: Keys,
+  node: string,
+  stream: string,
+  original: Fields,
+  originalId: string,
+  error: string,
+  attempts: number,
+  reason: DeadLetterReason
+): Append => ({
+  stream: keys.dlq(node),
+  entries: [
+    {
+      ...original,
+      [DLQ_FIELDS.error]: error,
+      [DLQ_FIELDS.reason]: reason,
+      [DLQ_FIELDS.attempts]: String(attempts),
+      [DLQ_FIELDS.operator]: node,
+      [DLQ_FIELDS.stream]: stream,
+      [DLQ_FIELDS.originalId]: originalId,
+      [DLQ_FIELDS.failedAt]: new Date().toISOString()
+    }
+  ]
+})
 
 export const DeadLetter = Schema.Struct({
   id: Schema.String,
