@@ -8,10 +8,15 @@ import { readersOf, type StreamDef, type Topology } from "./topology.ts"
 import type { BacklogQuery, TransportShape } from "./transport.ts"
 
 /** The backlog queries for a node's output streams: each stream with the groups that read it. */
-export const backlogQueries = (t: Topology<any>, keys: Keys, outputs: ReadonlyArray<StreamDef<any>>): ReadonlyArray<BacklogQuery> =>
+export const backlogQueries = (
+  t: Topology<any>,
+  keys: Keys,
+  outputs: ReadonlyArray<StreamDef<any>>,
+  highWatermark: number
+): ReadonlyArray<BacklogQuery> =>
   outputs.flatMap((s) => {
     const groups = readersOf(t, s.name)
-    return groups.length === 0 ? [] : [{ stream: keys.stream(s.name), groups: groups.map(keys.group) }]
+    return groups.length === 0 ? [] : [{ stream: keys.stream(s.name), groups: groups.map(keys.group), countUpTo: highWatermark + 1 }]
   })
 
 /** Waits until the stream's backlog is at most the low watermark, or the worker stops. */

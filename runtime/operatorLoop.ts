@@ -39,7 +39,7 @@ export const runOperatorReplica = (
     const labels = { operator: op.name }
     const input = keys.stream(op.from.name)
     const group = keys.group(op.name)
-    const queries = backlogQueries(t, keys, op.to)
+    const queries = backlogQueries(t, keys, op.to, s.highWatermark)
     const retries = new Map<string, Retry>()
     const context: BatchContext = {
       keys,
@@ -64,7 +64,10 @@ export const runOperatorReplica = (
 
     yield* transport.ensureGroup(input, group)
     metrics.backpressured.set(labels, 0)
-    // A restart under the same consumer name resumes its own pending entries first.
+    // Entries this consumer read but has not processed yet: its own pending entries after a
+    // restart under the same name, a batch read while the backlog was high or with a commit
+    // that failed. Before processing them it takes them back with a `hold` claim: any that
+    // another consumer took over meanwhile (they went idle) are left to that consumer.
     let carried: ReadonlyArray<Delivery> = yield* transport.readPending(input, group, consumer, s.batchSize * 10)
 
     const readRequest = (blockMs: number) => ({ stream: input, group, consumer, count: s.batchSize, blockMs })
@@ -86,8 +89,15 @@ export const runOperatorReplica = (
         backlog: queries,
         read: readNow ? readRequest(blockMs) : undefined
       })
+      if (result.commitError !== undefined) {
+        // Not applied: keep the commit for the next try, and what the read delivered with it.
+        carried = [...carried, ...result.deliveries]
+        return yield* Effect.fail(result.commitError)
+      }
+      // Applied: never send it again, whatever happened to the rest of the round trip.
       commit = undefined
       commitFailures = 0
+      if (result.readError !== undefined) return yield* Effect.fail(result.readError)
       backlog = result.backlog
       const wasPaused = paused
       if (backlog >= s.highWatermark) paused = true
@@ -95,26 +105,46 @@ export const runOperatorReplica = (
       if (paused !== wasPaused) metrics.backpressured.set(labels, paused ? 1 : 0)
       if (stopping) return true
 
-      let batch: Array<Delivery> = [...carried, ...result.deliveries]
-      carried = []
       if (paused) {
         // Hold what was read with the measurement; process it once the backlog drains.
-        carried = batch
+        carried = [...carried, ...result.deliveries]
         yield* Effect.sleep(Math.min(200, s.blockMs))
         return false
       }
+      const held = carried
+      carried = []
+      const batch: Array<Delivery> = []
+      // One entry once per batch, however many ways it came back (held, retried, claimed).
+      const inBatch = new Set<string>()
+      const add = (ds: ReadonlyArray<Delivery>) => {
+        for (const d of ds) {
+          if (inBatch.has(d.id)) continue
+          inBatch.add(d.id)
+          batch.push(d)
+        }
+      }
+      if (held.length > 0) {
+        add(
+          yield* transport.claim(input, group, consumer, held.map((d) => d.id), "hold").pipe(
+            Effect.tapError(() => Effect.sync(() => (carried = held)))
+          )
+        )
+      }
+      add(result.deliveries)
       if (due.length > 0) {
         for (const id of due) retries.delete(id)
-        batch.push(...(yield* transport.claim(input, group, consumer, due)))
+        add(yield* transport.claim(input, group, consumer, due))
       }
       if (now >= nextAutoClaim) {
         nextAutoClaim = now + autoClaimEvery
         const taken = yield* transport.autoClaim(input, group, consumer, s.claimIdleMs, s.batchSize)
         if (taken.length > 0) metrics.claimed.inc(labels, taken.length)
-        batch.push(...taken.filter((d) => !retries.has(d.id)))
+        add(taken.filter((d) => !retries.has(d.id)))
       }
-      if (!readNow && batch.length === 0 && !paused) {
-        batch = [...(yield* transport.exchange({ read: readRequest(blockMs) })).deliveries]
+      if (!readNow && batch.length === 0) {
+        const next = yield* transport.exchange({ read: readRequest(blockMs) })
+        if (next.readError !== undefined) return yield* Effect.fail(next.readError)
+        add(next.deliveries)
       }
       if (batch.length > 0) commit = yield* processBatch(context, batch)
       return false

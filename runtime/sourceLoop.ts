@@ -19,7 +19,7 @@ export const runSource = (t: Topology<any>, keys: Keys, src: SourceNode<any, any
     const labels = { node: src.name }
     const key = keys.stream(src.to.name)
     const codec = makeEnvelopeCodec(src.to.name, src.to.schema)
-    const queries = backlogQueries(t, keys, [src.to])
+    const queries = backlogQueries(t, keys, [src.to], src.settings.highWatermark)
     const s = src.settings
     let failures = 0
     while (!(yield* Deferred.isDone(stop))) {
@@ -35,7 +35,8 @@ export const runSource = (t: Topology<any>, keys: Keys, src: SourceNode<any, any
       }
       if (yield* Deferred.isDone(stop)) break
       metrics.polls.inc(labels)
-      const polled = yield* Effect.either(src.poll)
+      // A defect (a throw) in a poll is contained like an operator's: a retryable failure.
+      const polled = yield* Effect.either(Effect.catchAllDefect(Effect.suspend(() => src.poll), (defect) => Effect.fail(defect)))
       if (Either.isLeft(polled)) {
         failures++
         const message = describeError(polled.left)
@@ -81,8 +82,9 @@ export const runSource = (t: Topology<any>, keys: Keys, src: SourceNode<any, any
       }
       for (let i = 0; i < entries.length; i += s.batchSize) {
         const chunk = entries.slice(i, i + s.batchSize)
-        // A poll's records are appended before the next poll, however long Redis is away:
-        // sources with a cursor (a replay file) cannot fetch them again.
+        // A poll's records are appended before the next poll, however long Redis is away
+        // (sources with a cursor, such as a replay file, cannot fetch them again), until the
+        // worker's shutdown timeout interrupts the wait.
         yield* transport.append({ stream: key, entries: chunk }).pipe(
           Effect.tapError((e) => Effect.sync(() => metrics.transportErrors.inc({ operator: src.name })).pipe(Effect.zipRight(Effect.logWarning(e.message)))),
           Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.either(Schedule.spaced("5 seconds"))))

@@ -4,10 +4,10 @@
  * (`sourceLoop.ts`), and maintenance (`maintenance.ts`) beside them.
  */
 import { hostname } from "node:os"
-import { type Deferred, type Duration, Effect, Fiber } from "effect"
+import { Deferred, Duration, Effect, Fiber } from "effect"
 import { TopologyError } from "./errors.ts"
 import { type Keys, makeKeys } from "./keys.ts"
-import { maintenance } from "./maintenance.ts"
+import { type DeadLetterRetention, DEFAULT_DLQ_RETENTION, maintenance } from "./maintenance.ts"
 import { runOperatorReplica } from "./operatorLoop.ts"
 import { runSource } from "./sourceLoop.ts"
 import type { OperatorNode, Topology } from "./topology.ts"
@@ -23,6 +23,14 @@ export interface WorkerOptions {
   readonly consumerPrefix?: string | undefined
   /** How often streams are trimmed and idle consumers pruned. */
   readonly maintenanceEvery?: Duration.DurationInput | undefined
+  /** Dead letters kept per node; default 10,000 entries and 7 days. */
+  readonly dlqRetention?: DeadLetterRetention | undefined
+  /**
+   * How long after `stop` in-flight work may take (default 30 s). Past it the loops are
+   * interrupted: what they had not committed stays pending and is redelivered, so a worker
+   * that cannot reach Redis still exits, and loses nothing that was acknowledged.
+   */
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
 }
 
 export const consumerPrefix = (): string => process.env["DESAINZ_CONSUMER"] ?? `${hostname()}-${process.pid}`
@@ -48,7 +56,6 @@ export const ensureGroups = (t: Topology<any>, keys: Keys) =>
     )
   )
 
-
 /**
  * Runs the selected nodes until `stop` completes, then lets every loop finish its
  * in-flight batch and commit it. Sources that finish (a replay file's end) just end.
@@ -70,7 +77,17 @@ export const runWorker = (options: WorkerOptions) =>
         fibers.push(yield* Effect.fork(runOperatorReplica(t, keys, node, `${prefix}-${i}`, options.stop)))
       }
     }
-    fibers.push(yield* Effect.fork(maintenance(t, keys, options.maintenanceEvery ?? "5 seconds", options.stop)))
+    fibers.push(
+      yield* Effect.fork(
+        maintenance(t, keys, nodes, options.maintenanceEvery ?? "5 seconds", options.dlqRetention ?? DEFAULT_DLQ_RETENTION, options.stop)
+      )
+    )
     yield* Effect.logInfo(`worker ${prefix}: running ${nodes.map((n) => n.name).join(", ")}`)
-    yield* Fiber.joinAll(fibers)
+    const timeout = Duration.decode(options.shutdownTimeout ?? "30 seconds")
+    const deadline = Deferred.await(options.stop).pipe(
+      Effect.zipRight(Effect.sleep(timeout)),
+      Effect.zipRight(Effect.logWarning(`worker ${prefix}: in-flight work not committed ${Duration.format(timeout)} after the stop; it stays pending for redelivery`)),
+      Effect.zipRight(Fiber.interruptAll(fibers))
+    )
+    yield* Effect.raceFirst(Fiber.joinAll(fibers), deadline)
   })

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Redacted, type Scope } from "effect"
 import { Redis } from "ioredis"
 import { inject } from "vitest"
+import type { TransportError } from "../../runtime/errors.ts"
 import { makeKeys, type Keys } from "../../runtime/keys.ts"
 import { Metrics } from "../../runtime/metrics.ts"
 import { source, type Emission, type StreamDef, type Topology } from "../../runtime/topology.ts"
@@ -16,9 +17,9 @@ import { runWorker } from "../../runtime/worker.ts"
 
 export interface TransportCase {
   readonly name: "embedded" | "redis"
-  readonly layer: () => Layer.Layer<Transport>
+  readonly layer: () => Layer.Layer<Transport, TransportError>
   /** A second handle on the same streams: another connection for Redis, the same instance in-process. */
-  readonly second: Effect.Effect<TransportShape, never, Transport | Scope.Scope>
+  readonly second: Effect.Effect<TransportShape, TransportError, Transport | Scope.Scope>
   /** Reads a group's pending count and another stream's length in one atomic step. */
   readonly pendingAndLength: (input: string, group: string, output: string) => Effect.Effect<[number, number], unknown, Transport | Scope.Scope>
 }
