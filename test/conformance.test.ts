@@ -3,7 +3,7 @@
  * real redis-server. Part one drives the transport directly; part two runs topologies
  * through the worker loop (retries, dead letters, backpressure, graceful stop).
  */
-import { Effect, Layer, Ref, Schema } from "effect"
+import { Effect, Fiber, Layer, Ref, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { drop, listDeadLetters, requeue } from "../runtime/dlq.ts"
 import { makeEnvelopeCodec } from "../runtime/envelope.ts"
@@ -168,6 +168,124 @@ describe.each(transportCases)("transport conformance: $name", (tc) => {
         expect(yield* t.trim(s, 10)).toBe(40)
         expect((yield* t.info(s)).length).toBe(10)
         expect(yield* t.trim(s, 10)).toBe(0)
+      })
+    ))
+
+  it("claims a retry back only while the consumer still owns the entry; a hold keeps the delivery count", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const s = makeKeys(uniqueName()).stream("in")
+        yield* t.ensureGroup(s, "g")
+        yield* t.append({ stream: s, entries: Array.from({ length: 3 }, (_, i) => fields(i)) })
+        const { deliveries } = yield* t.exchange({ read: { stream: s, group: "g", consumer: "a", count: 3, blockMs: 0 } })
+        const ids = deliveries.map((d) => d.id)
+        // b's retry list names a's entries (a took them over meanwhile): b must not take them.
+        expect(yield* t.claim(s, "g", "b", ids)).toEqual([])
+        const held = yield* t.claim(s, "g", "a", ids, "hold")
+        expect(held.map((d) => [d.id, d.deliveries])).toEqual(ids.map((id) => [id, 1]))
+        const retried = yield* t.claim(s, "g", "a", [ids[0]!])
+        expect(retried.map((d) => d.deliveries)).toEqual([2])
+        const info = yield* t.info(s)
+        expect(Object.fromEntries(info.groups[0]!.consumers.map((c) => [c.name, c.pending]))).toMatchObject({ a: 3 })
+      })
+    ))
+
+  it("re-reads its own pending entries after a restart when some were deleted from the stream", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const s = makeKeys(uniqueName()).stream("in")
+        yield* t.ensureGroup(s, "g")
+        const ids = yield* t.append({ stream: s, entries: Array.from({ length: 5 }, (_, i) => fields(i)) })
+        yield* t.exchange({ read: { stream: s, group: "g", consumer: "a", count: 5, blockMs: 0 } })
+        yield* t.remove(s, [ids[2]!])
+        const own = yield* t.readPending(s, "g", "a", 100)
+        expect(own.map((d) => d.id)).toEqual([ids[0], ids[1], ids[3], ids[4]])
+        // The deleted one can never be processed: it no longer counts as pending.
+        expect((yield* t.info(s)).groups[0]!.pending).toBe(4)
+      })
+    ))
+
+  it("counts the backlog from the last-delivered entry when Redis cannot tell a group's lag", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const s = makeKeys(uniqueName()).stream("in")
+        yield* t.ensureGroup(s, "g")
+        const ids = yield* t.append({ stream: s, entries: Array.from({ length: 300 }, (_, i) => fields(i)) })
+        const { deliveries } = yield* t.exchange({ read: { stream: s, group: "g", consumer: "c", count: 290, blockMs: 0 } })
+        yield* t.commit({ appends: [], acks: [{ stream: s, group: "g", ids: deliveries.map((d) => d.id) }] })
+        // An XDEL inside the unread range: Redis 7 answers a nil lag from then on.
+        yield* t.remove(s, [ids[295]!])
+        expect(yield* t.backlog([{ stream: s, groups: ["g"] }])).toBe(9)
+        const x = yield* t.exchange({ backlog: [{ stream: s, groups: ["g"] }] })
+        expect(x.backlog).toBe(9)
+      })
+    ))
+
+  it("keeps what a round trip read when its commit is refused, and reports a commit applied when the read fails", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const keys = makeKeys(uniqueName())
+        const s = keys.stream("in")
+        const out = keys.stream("out")
+        yield* t.ensureGroup(s, "g")
+        yield* t.append({ stream: s, entries: Array.from({ length: 4 }, (_, i) => fields(i)) })
+        const refused = yield* tc.refusedCommit(keys.stream("not-a-stream"))
+        const first = yield* t.exchange({ commit: refused, read: { stream: s, group: "g", consumer: "c", count: 4, blockMs: 0 } })
+        expect(first.commitError).toBeDefined()
+        expect(first.deliveries).toHaveLength(4)
+        // The commit applies; the read (from a group that does not exist) fails on its own.
+        const second = yield* t.exchange({
+          commit: { appends: [{ stream: out, entries: [{ n: "x" }] }], acks: [{ stream: s, group: "g", ids: first.deliveries.map((d) => d.id) }] },
+          read: { stream: s, group: "no-such-group", consumer: "c", count: 4, blockMs: 0 }
+        })
+        expect(second.commitError).toBeUndefined()
+        expect(second.readError?.message).toMatch(/NOGROUP/)
+        expect((yield* t.info(out)).length).toBe(1)
+        expect((yield* t.info(s)).groups[0]!.pending).toBe(0)
+      })
+    ))
+
+  it("prunes only consumers that hold nothing, even while they read", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const reader = yield* tc.second
+        const s = makeKeys(uniqueName()).stream("in")
+        yield* t.ensureGroup(s, "g")
+        yield* t.append({ stream: s, entries: Array.from({ length: 400 }, (_, i) => fields(i)) })
+        let done = false
+        const prune = Effect.gen(function* () {
+          while (!done) yield* t.pruneConsumers(s, "g", 0)
+        })
+        const pruner = yield* Effect.fork(Effect.all([prune, prune, prune], { concurrency: "unbounded" }))
+        let lost = 0
+        for (let i = 0; i < 400; i++) {
+          const { deliveries } = yield* reader.exchange({ read: { stream: s, group: "g", consumer: "c", count: 1, blockMs: 0 } })
+          const [pending] = yield* tc.pendingAndLength(s, "g", s)
+          if (pending === 0) lost++ // the consumer was deleted with the entry it had just read
+          yield* reader.commit({ appends: [], acks: [{ stream: s, group: "g", ids: deliveries.map((d) => d.id) }] })
+        }
+        done = true
+        yield* Fiber.join(pruner)
+        expect(lost).toBe(0)
+      })
+    ))
+
+  it("trims by age too, and a stream without groups (a dead-letter stream) by length and age alone", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const s = makeKeys(uniqueName()).dlq("op")
+        yield* t.append({ stream: s, entries: Array.from({ length: 30 }, (_, i) => fields(i)) })
+        expect(yield* t.trim(s, 20)).toBe(10)
+        expect((yield* t.info(s)).length).toBe(20)
+        yield* Effect.sleep("20 millis")
+        expect(yield* t.trim(s, 1_000, 10)).toBe(20)
+        expect((yield* t.info(s)).length).toBe(0)
       })
     ))
 

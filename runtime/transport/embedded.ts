@@ -157,6 +157,8 @@ export const make = Effect.sync((): TransportShape => {
     return worst
   }
 
+  const attempt = <A>(run: () => A) => Effect.try({ try: run, catch: (e) => e as Error })
+
   /** Waits until the stream gets new entries or `ms` pass. */
   const waitForAppend = (key: string, ms: number) =>
     Effect.async<void>((resume) => {
@@ -175,11 +177,9 @@ export const make = Effect.sync((): TransportShape => {
     })
 
   const read = (r: ReadRequest): Effect.Effect<ReadonlyArray<Delivery>, Error> =>
-    Effect.try(() => readNow(r)).pipe(
+    attempt(() => readNow(r)).pipe(
       Effect.flatMap((got) =>
-        got.length > 0 || r.blockMs <= 0
-          ? Effect.succeed(got)
-          : Effect.zipRight(waitForAppend(r.stream, r.blockMs), Effect.try(() => readNow(r)))
+        got.length > 0 || r.blockMs <= 0 ? Effect.succeed(got) : Effect.zipRight(waitForAppend(r.stream, r.blockMs), attempt(() => readNow(r)))
       )
     )
 
@@ -207,7 +207,6 @@ export const make = Effect.sync((): TransportShape => {
     return out
   }
 
-  const attempt = <A>(run: () => A) => Effect.try({ try: run, catch: (e) => e as Error })
   const asTransportError = <A, R>(what: string, effect: Effect.Effect<A, Error, R>) =>
     Effect.mapError(effect, (cause) => new TransportError({ message: `embedded ${what}: ${cause.message}`, cause }))
 

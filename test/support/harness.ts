@@ -10,7 +10,7 @@ import type { TransportError } from "../../runtime/errors.ts"
 import { makeKeys, type Keys } from "../../runtime/keys.ts"
 import { Metrics } from "../../runtime/metrics.ts"
 import { source, type Emission, type StreamDef, type Topology } from "../../runtime/topology.ts"
-import { Transport, type TransportShape } from "../../runtime/transport.ts"
+import { type Commit, Transport, type TransportShape } from "../../runtime/transport.ts"
 import * as EmbeddedTransport from "../../runtime/transport/embedded.ts"
 import * as RedisTransport from "../../runtime/transport/redis.ts"
 import { runWorker } from "../../runtime/worker.ts"
@@ -22,6 +22,8 @@ export interface TransportCase {
   readonly second: Effect.Effect<TransportShape, TransportError, Transport | Scope.Scope>
   /** Reads a group's pending count and another stream's length in one atomic step. */
   readonly pendingAndLength: (input: string, group: string, output: string) => Effect.Effect<[number, number], unknown, Transport | Scope.Scope>
+  /** A commit this transport refuses at EXEC (Redis: an XADD to a key holding a string; in-process: an ack in a group that does not exist). */
+  readonly refusedCommit: (key: string) => Effect.Effect<Commit>
 }
 
 export const transportCases: ReadonlyArray<TransportCase> = [
@@ -35,7 +37,8 @@ export const transportCases: ReadonlyArray<TransportCase> = [
         Effect.all([t.info(input), t.info(output)]).pipe(
           Effect.map(([i, o]): [number, number] => [i.groups.find((g) => g.name === group)?.pending ?? 0, o.length])
         )
-      )
+      ),
+    refusedCommit: (key) => Effect.succeed({ appends: [], acks: [{ stream: key, group: "no-such-group", ids: ["1-1"] }] })
   },
   {
     name: "redis",
@@ -50,7 +53,14 @@ export const transportCases: ReadonlyArray<TransportCase> = [
             return [Number(pending[0]), Number(length)] as [number, number]
           }),
         (redis) => Effect.sync(() => redis.disconnect())
-      )
+      ),
+    refusedCommit: (key) =>
+      Effect.promise(async () => {
+        const redis = new Redis(inject("redisUrl"))
+        await redis.set(key, "not a stream")
+        redis.disconnect()
+        return { appends: [{ stream: key, entries: [{ n: "1" }] }], acks: [] }
+      })
   }
 ]
 
