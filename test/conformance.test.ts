@@ -10,7 +10,7 @@ import { makeEnvelopeCodec } from "../runtime/envelope.ts"
 import { PermanentError } from "../runtime/errors.ts"
 import { makeKeys } from "../runtime/keys.ts"
 import { Metrics } from "../runtime/metrics.ts"
-import { flatMap, map, type OperatorNode, output, sink, stream, type StreamDef, topology } from "../runtime/topology.ts"
+import { flatMap, map, type OperatorNode, output, sink, source, stream, type StreamDef, topology } from "../runtime/topology.ts"
 import { Transport } from "../runtime/transport.ts"
 import { feeder, runTest, startWorker, transportCases, uniqueName, waitUntil } from "./support/harness.ts"
 
@@ -520,6 +520,83 @@ describe.each(transportCases)("worker semantics: $name", (tc) => {
         yield* w.stop
       })
     ), 120_000)
+
+  it("contains a source whose poll throws, and keeps its dead letters within the retention", () =>
+    run(
+      Effect.gen(function* () {
+        const { t: base, feed, seen } = pipeline({ work: Effect.succeed })
+        const broken = source({
+          name: "broken",
+          to: base.streams.find((s) => s.name === "in")!,
+          every: "5 millis",
+          settings: { maxAttempts: 1 },
+          poll: Effect.sync((): never => {
+            throw new Error("the source has a bug")
+          })
+        })
+        const t = { ...base, nodes: [...base.nodes, broken] }
+        const w = yield* startWorker(t, { dlqRetention: { maxLen: 5, maxAgeMs: 3_600_000 } })
+        feed.push(...Array.from({ length: 50 }, (_, n) => ({ data: { n } })))
+        yield* waitUntil("the rest of the pipeline flows", Effect.sync(() => seen.length === 50))
+        const m = yield* Metrics
+        yield* waitUntil("the retention drops old dead letters", Effect.sync(() => m.dlqTrimmed.get({ operator: "broken" }) > 10))
+        expect(w.fiber.unsafePoll()).toBeNull() // still running
+        yield* w.stop
+        const [letter] = yield* listDeadLetters(t, w.keys, "broken", { count: 1 })
+        expect(letter!.error).toContain("the source has a bug")
+        // Every dead letter is either kept or counted as dropped by the retention.
+        const kept = (yield* (yield* Transport).info(w.keys.dlq("broken"))).length
+        expect(kept + m.dlqTrimmed.get({ operator: "broken" })).toBe(m.deadLettered.get({ operator: "broken" }))
+        expect(kept).toBeLessThan(m.deadLettered.get({ operator: "broken" }))
+      })
+    ))
+
+  it("trims only the streams its own nodes write", () =>
+    run(
+      Effect.gen(function* () {
+        const inS = stream("in", Item, { maxLen: 10 })
+        const feed = feeder("feed", inS)
+        const t = topology({
+          name: uniqueName(),
+          nodes: [feed.node, sink({ name: "collect", from: inS, run: () => Effect.void })],
+          services: Layer.empty
+        })
+        const transport = yield* Transport
+        const keys = makeKeys(t.name)
+        const codec = makeEnvelopeCodec("in", Item)
+        yield* transport.ensureGroup(keys.stream("in"), "collect")
+        const envelope = (n: number) =>
+          codec.encode({ eventType: "in", eventId: `e${n}`, timestamp: new Date().toISOString(), source: "test", version: 1, correlationId: `e${n}`, data: { n } })
+        yield* transport.append({ stream: keys.stream("in"), entries: Array.from({ length: 100 }, (_, n) => envelope(n)) })
+        const reader = yield* startWorker(t, { only: ["collect"] })
+        yield* waitUntil("everything is consumed", Effect.map(transport.info(keys.stream("in")), (i) => i.groups[0]!.pending === 0 && i.groups[0]!.lag === 0))
+        yield* Effect.sleep("700 millis") // several maintenance rounds of the reader
+        expect((yield* transport.info(keys.stream("in"))).length).toBe(100)
+        const writer = yield* startWorker(t, { only: ["feed"] })
+        yield* waitUntil("the writer trims it", Effect.map(transport.info(keys.stream("in")), (i) => i.length <= 10))
+        yield* writer.stop
+        yield* reader.stop
+      })
+    ))
+
+  it("requeues and lists dead letters a page at a time", () =>
+    run(
+      Effect.gen(function* () {
+        const { t } = pipeline({ work: Effect.succeed })
+        const keys = makeKeys(t.name)
+        const base = yield* Transport
+        const appended: Array<number> = []
+        const spy = { ...base, append: (a: Parameters<typeof base.append>[0]) => Effect.zipRight(Effect.sync(() => appended.push(a.entries.length)), base.append(a)) }
+        for (let i = 0; i < 5; i++) {
+          yield* base.append({ stream: keys.dlq("work"), entries: Array.from({ length: 500 }, (_, n) => ({ n: String(i * 500 + n), "dlq.error": "x" })) })
+        }
+        expect(yield* listDeadLetters(t, keys, "work", { count: 100_000 })).toHaveLength(1_000)
+        expect(yield* requeue(t, keys, "work", { all: true }).pipe(Effect.provideService(Transport, spy))).toBe(2_500)
+        expect(Math.max(...appended)).toBeLessThanOrEqual(1_000)
+        expect((yield* base.info(keys.stream("in"))).length).toBe(2_500)
+        expect((yield* base.info(keys.dlq("work"))).length).toBe(0)
+      })
+    ), 60_000)
 
   it("stops gracefully: in-flight work finishes and is acknowledged", () =>
     run(

@@ -13,7 +13,7 @@ import { source, type Emission, type StreamDef, type Topology } from "../../runt
 import { type Commit, Transport, type TransportShape } from "../../runtime/transport.ts"
 import * as EmbeddedTransport from "../../runtime/transport/embedded.ts"
 import * as RedisTransport from "../../runtime/transport/redis.ts"
-import { runWorker } from "../../runtime/worker.ts"
+import { runWorker, type WorkerOptions } from "../../runtime/worker.ts"
 
 export interface TransportCase {
   readonly name: "embedded" | "redis"
@@ -100,11 +100,14 @@ export const feeder = <O>(name: string, to: StreamDef<O>, options: { batch?: num
 }
 
 /** Runs a topology's worker in the background; `stop()` stops it gracefully and waits. */
-export const startWorker = (t: Topology<any>, options: { only?: ReadonlyArray<string>; consumerPrefix?: string } = {}) =>
+export const startWorker = (
+  t: Topology<any>,
+  options: Pick<WorkerOptions, "only" | "consumerPrefix" | "dlqRetention" | "shutdownTimeout"> = {}
+) =>
   Effect.gen(function* () {
     const stop = yield* Deferred.make<void>()
     const fiber = yield* Effect.fork(
-      runWorker({ topology: t, stop, only: options.only, consumerPrefix: options.consumerPrefix ?? uniqueName("c"), maintenanceEvery: "200 millis" }).pipe(
+      runWorker({ ...options, topology: t, stop, consumerPrefix: options.consumerPrefix ?? uniqueName("c"), maintenanceEvery: "200 millis" }).pipe(
         Effect.provide(t.services)
       )
     )
