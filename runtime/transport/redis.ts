@@ -222,7 +222,17 @@ export const make = (options: RedisTransportOptions) =>
       Effect.promise(() => Promise.race([r.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]).then(() => r.disconnect()))
     )
     shared.on("error", () => undefined) // reported by the commands that fail
-    const info = yield* attempt("INFO server", () => shared.info("server"))
+    /**
+     * A call over the shared connection. ioredis keeps a timed-out command in its queue,
+     * waiting for a reply a half-open connection will never bring (and keepalive may take
+     * minutes to notice), so a timeout also drops the connection to be reopened.
+     */
+    const viaShared = <A>(what: string, run: () => Promise<A>) =>
+      attempt(what, run).pipe(
+        Effect.tapError((e) => Effect.sync(() => (/timed out/i.test(e.message) ? shared.disconnect(true) : undefined)))
+      )
+
+    const info = yield* viaShared("INFO server", () => shared.info("server"))
     yield* Effect.try({ try: () => checkRedisVersion(info), catch: (cause) => new TransportError({ message: describeError(cause), cause }) })
     // A consumer's round trips go over its own connection, so one waiting in XREADGROUP
     // BLOCK never holds up another's commit; by group, then consumer (consumer names are
@@ -258,7 +268,7 @@ export const make = (options: RedisTransportOptions) =>
     const shape: TransportShape = {
       kind: "redis",
       ensureGroup: (stream, group) =>
-        attempt("XGROUP CREATE", () => shared.xgroup("CREATE", stream, group, "0", "MKSTREAM")).pipe(
+        viaShared("XGROUP CREATE", () => shared.xgroup("CREATE", stream, group, "0", "MKSTREAM")).pipe(
           Effect.asVoid,
           Effect.catchIf((e) => String(e.message).includes("BUSYGROUP"), () => Effect.void)
         ),
@@ -316,7 +326,7 @@ export const make = (options: RedisTransportOptions) =>
               return countUnknown(backlogFrom(queries, await unattached.send(batch), 0))
             }),
       readPending: (stream, group, consumer, count) =>
-        attempt("XREADGROUP 0", async () => {
+        viaShared("XREADGROUP 0", async () => {
           const reply = (await shared.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", stream, "0")) as ReadReply
           // Entries deleted from the stream while pending can never be processed: let them go.
           const deleted = deletedIds(reply)
@@ -333,13 +343,13 @@ export const make = (options: RedisTransportOptions) =>
       claim: (stream, group, consumer, ids, mode = "retry") =>
         ids.length === 0
           ? Effect.succeed([])
-          : attempt("XCLAIM", () => shared.desainzClaim(stream, group, consumer, mode === "retry" ? "ids" : "hold", ...ids)).pipe(Effect.map(fromClaim)),
+          : viaShared("XCLAIM", () => shared.desainzClaim(stream, group, consumer, mode === "retry" ? "ids" : "hold", ...ids)).pipe(Effect.map(fromClaim)),
       autoClaim: (stream, group, consumer, minIdleMs, count) =>
-        attempt("XAUTOCLAIM", () => shared.desainzClaim(stream, group, consumer, "auto", Math.floor(minIdleMs), count)).pipe(
+        viaShared("XAUTOCLAIM", () => shared.desainzClaim(stream, group, consumer, "auto", Math.floor(minIdleMs), count)).pipe(
           Effect.map(fromClaim)
         ),
       info: (stream) =>
-        attempt("XINFO", async () => {
+        viaShared("XINFO", async () => {
           if ((await shared.exists(stream)) === 0) return { length: 0, firstId: null, lastId: null, groups: [] }
           const s = asObject((await shared.call("XINFO", "STREAM", stream)) as ReadonlyArray<unknown>)
           const first = s["first-entry"] as [string, unknown] | null
@@ -359,7 +369,7 @@ export const make = (options: RedisTransportOptions) =>
           return { length: Number(s["length"]), firstId: first?.[0] ?? null, lastId: last?.[0] ?? null, groups }
         }),
       range: (stream, options = {}) =>
-        attempt("XRANGE", async () => {
+        viaShared("XRANGE", async () => {
           const count = options.count ?? 100
           const raw = (
             options.reverse
@@ -368,13 +378,13 @@ export const make = (options: RedisTransportOptions) =>
           ) as RawEntries
           return raw.map(([id, flat]): Entry => ({ id, fields: toFields(flat) }))
         }),
-      remove: (stream, ids) => (ids.length === 0 ? Effect.succeed(0) : attempt("XDEL", () => shared.xdel(stream, ...ids))),
+      remove: (stream, ids) => (ids.length === 0 ? Effect.succeed(0) : viaShared("XDEL", () => shared.xdel(stream, ...ids))),
       trim: (stream, keep, maxAgeMs) =>
-        attempt("trim", () => shared.desainzTrim(stream, keep, maxAgeMs === undefined ? "" : `${Math.max(0, Date.now() - maxAgeMs)}-0`)).pipe(
+        viaShared("trim", () => shared.desainzTrim(stream, keep, maxAgeMs === undefined ? "" : `${Math.max(0, Date.now() - maxAgeMs)}-0`)).pipe(
           Effect.map(Number)
         ),
       pruneConsumers: (stream, group, minIdleMs) =>
-        attempt("prune consumers", () => shared.desainzPrune(stream, group, Math.floor(minIdleMs))).pipe(Effect.map(Number)),
+        viaShared("prune consumers", () => shared.desainzPrune(stream, group, Math.floor(minIdleMs))).pipe(Effect.map(Number)),
       ping: attempt("PING", () => unattached.send(new RespBatch().command("PING"))).pipe(
         Effect.flatMap(([reply]) => (reply instanceof Error ? Effect.fail(asError("PING", reply)) : Effect.void))
       )
