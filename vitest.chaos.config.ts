@@ -5,7 +5,8 @@ export default defineConfig({
   test: {
     include: ["test/chaos/**/*.chaos.ts"],
     globalSetup: ["test/support/globalSetup.ts"],
-    testTimeout: 600_000,
+    // Each case is bounded by progress (it fails when nothing moves for a minute) and by this.
+    testTimeout: 1_200_000,
     hookTimeout: 60_000,
     fileParallelism: false
   }

@@ -44,26 +44,33 @@ export const exitOf = (child: ChildProcess) =>
 
 const codec = makeEnvelopeCodec("crash.in", crash.streams.find((s) => s.name === "crash.in")!.schema)
 
-/** Writes `count` envelopes to the input stream; correlation ids are what the sink records. */
+const pad = "x".repeat(200)
+
+/** Message `n` of topology `name` as the XADD arguments of `crash.in`; its correlation id is what the sink records. */
+export const inputEntry = (name: string, n: number, poison = false) => {
+  const eventId = deriveEventId(name, String(n))
+  const fields = codec.encode({
+    eventType: "crash.in",
+    eventId,
+    timestamp: new Date().toISOString(),
+    source: "test",
+    version: 1,
+    correlationId: eventId,
+    data: { n, pad, ...(poison ? { poison: true } : {}) }
+  })
+  return { eventId, args: Object.entries(fields).flat() }
+}
+
+/** Writes `count` envelopes to the input stream; returns their correlation ids. */
 export const preload = async (redis: Redis, name: string, count: number, poison: (n: number) => boolean = () => false) => {
   const key = makeKeys(name).stream("crash.in")
-  const pad = "x".repeat(200)
   const ids: Array<string> = []
   for (let start = 0; start < count; start += 2_000) {
     const pipe = redis.pipeline()
     for (let n = start; n < Math.min(count, start + 2_000); n++) {
-      const eventId = deriveEventId(name, String(n))
-      ids.push(eventId)
-      const fields = codec.encode({
-        eventType: "crash.in",
-        eventId,
-        timestamp: new Date().toISOString(),
-        source: "test",
-        version: 1,
-        correlationId: eventId,
-        data: { n, pad, ...(poison(n) ? { poison: true } : {}) }
-      })
-      pipe.xadd(key, "*", ...Object.entries(fields).flat())
+      const entry = inputEntry(name, n, poison(n))
+      ids.push(entry.eventId)
+      pipe.xadd(key, "*", ...entry.args)
     }
     await pipe.exec()
   }
