@@ -57,6 +57,14 @@ const call = (app: { request: (path: string) => Response | Promise<Response> }, 
   })
 
 describe("engine faults", () => {
+  it("refuses a Redis older than 7.0 with a message naming its version", () => {
+    expect(() => RedisTransport.checkRedisVersion("# Server\r\nredis_version:6.2.14\r\nredis_mode:standalone\r\n")).toThrow(
+      /Redis 6\.2\.14 is not supported: desAInz needs Redis 7\.0\.0 or newer/
+    )
+    expect(RedisTransport.checkRedisVersion("redis_version:7.0.15\r\n")).toBe("7.0.15")
+    expect(RedisTransport.checkRedisVersion("redis_version:8.2.1\r\n")).toBe("8.2.1")
+  })
+
   it("fails a round trip on a half-open Redis connection within the timeout, and reconnects", async () => {
     const p = await behindProxy()
     await run(
