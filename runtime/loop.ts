@@ -12,11 +12,14 @@ export const backlogQueries = (
   t: Topology<any>,
   keys: Keys,
   outputs: ReadonlyArray<StreamDef<any>>,
-  highWatermark: number
+  highWatermark: number,
+  lowWatermark: number
 ): ReadonlyArray<BacklogQuery> =>
   outputs.flatMap((s) => {
     const groups = readersOf(t, s.name)
-    return groups.length === 0 ? [] : [{ stream: keys.stream(s.name), groups: groups.map(keys.group), countUpTo: highWatermark + 1 }]
+    return groups.length === 0
+      ? []
+      : [{ stream: keys.stream(s.name), groups: groups.map(keys.group), countUpTo: highWatermark + 1, checkLagFrom: lowWatermark }]
   })
 
 /** Waits until the stream's backlog is at most the low watermark, or the worker stops. */

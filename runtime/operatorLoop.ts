@@ -39,7 +39,7 @@ export const runOperatorReplica = (
     const labels = { operator: op.name }
     const input = keys.stream(op.from.name)
     const group = keys.group(op.name)
-    const queries = backlogQueries(t, keys, op.to, s.highWatermark)
+    const queries = backlogQueries(t, keys, op.to, s.highWatermark, s.lowWatermark)
     const retries = new Map<string, Retry>()
     const context: BatchContext = {
       keys,

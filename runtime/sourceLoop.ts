@@ -19,7 +19,7 @@ export const runSource = (t: Topology<any>, keys: Keys, src: SourceNode<any, any
     const labels = { node: src.name }
     const key = keys.stream(src.to.name)
     const codec = makeEnvelopeCodec(src.to.name, src.to.schema)
-    const queries = backlogQueries(t, keys, [src.to], src.settings.highWatermark)
+    const queries = backlogQueries(t, keys, [src.to], src.settings.highWatermark, src.settings.lowWatermark)
     const s = src.settings
     let failures = 0
     while (!(yield* Deferred.isDone(stop))) {

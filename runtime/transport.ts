@@ -54,6 +54,13 @@ export interface BacklogQuery {
    * to decide backpressure. Pass the high watermark.
    */
   readonly countUpTo?: number
+  /**
+   * A lag Redis reports at or above this is counted from the last-delivered id too (default:
+   * never): after a restart from its AOF, Redis 7.0 can report a lag far above the truth
+   * (a group's entries-read is not fully restored), which would hold backpressure for good.
+   * Pass the low watermark: below it the figure cannot pause anything.
+   */
+  readonly checkLagFrom?: number
 }
 
 /**

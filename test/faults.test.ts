@@ -5,6 +5,7 @@
  * within its shutdown timeout while Redis does not answer.
  */
 import { Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Redis } from "ioredis"
 import postgres from "postgres"
 import { afterEach, describe, expect, inject, it } from "vitest"
 import { makeHttpApp } from "../runtime/http.ts"
@@ -63,6 +64,29 @@ describe("engine faults", () => {
     )
     expect(RedisTransport.checkRedisVersion("redis_version:7.0.15\r\n")).toBe("7.0.15")
     expect(RedisTransport.checkRedisVersion("redis_version:8.2.1\r\n")).toBe("8.2.1")
+  })
+
+  it("counts the backlog itself when Redis overstates a group's lag (a stale entries-read after an AOF restart)", async () => {
+    await run(
+      RedisTransport.layer({ url: Redacted.make(inject("redisUrl")) }),
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const s = makeKeys(uniqueName()).stream("in")
+        yield* t.ensureGroup(s, "g")
+        yield* t.append({ stream: s, entries: Array.from({ length: 300 }, (_, n) => ({ n: String(n) })) })
+        const { deliveries } = yield* t.exchange({ read: { stream: s, group: "g", consumer: "c", count: 290, blockMs: 0 } })
+        yield* t.commit({ appends: [], acks: [{ stream: s, group: "g", ids: deliveries.map((d) => d.id) }] })
+        // What Redis 7.0 was seen to restore from its AOF: the position right, the counter behind.
+        yield* Effect.promise(async () => {
+          const redis = new Redis(inject("redisUrl"))
+          await redis.call("XGROUP", "SETID", s, "g", deliveries.at(-1)!.id, "ENTRIESREAD", "100")
+          redis.disconnect()
+        })
+        expect((yield* t.info(s)).groups[0]!.lag).toBe(200)
+        expect(yield* t.backlog([{ stream: s, groups: ["g"], checkLagFrom: 50 }])).toBe(10)
+        expect((yield* t.exchange({ backlog: [{ stream: s, groups: ["g"], checkLagFrom: 50 }] })).backlog).toBe(10)
+      })
+    )
   })
 
   it("fails a round trip on a half-open Redis connection within the timeout, and reconnects", async () => {

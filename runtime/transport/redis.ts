@@ -117,9 +117,10 @@ interface UnknownLag {
  * The largest backlog among the queried streams, from `queueBacklog`'s replies starting at
  * `at`: what the slowest wanted group has not acknowledged yet (lag + pending). A group that
  * does not exist yet counts the whole stream (it will read from the start). A group whose
- * lag Redis cannot tell (after an XDEL inside its unread range) is returned in `unknown`, to
- * be counted from its last-delivered id (`countUnknown`): the stream's length would be an
- * upper bound far above the watermarks whenever retention is, and stall backpressure for good.
+ * lag Redis cannot tell (after an XDEL inside its unread range), or reports high enough to
+ * matter (`checkLagFrom`: Redis 7.0 can overstate it after an AOF restart), is returned in
+ * `unknown`, to be counted from its last-delivered id (`countUnknown`): the stream's length
+ * or a stale lag would be far above the watermarks and stall backpressure for good.
  */
 const backlogFrom = (
   queries: ReadonlyArray<BacklogQuery>,
@@ -146,8 +147,8 @@ const backlogFrom = (
       }
       const lag = fieldOf(info, "lag")
       const pending = Number(fieldOf(info, "pending"))
-      if (typeof lag !== "number") {
-        const q = queries[n]!
+      const q = queries[n]!
+      if (typeof lag !== "number" || (q.checkLagFrom !== undefined && lag >= q.checkLagFrom)) {
         unknown.push({ stream: q.stream, lastDeliveredId: String(fieldOf(info, "last-delivered-id")), pending, countUpTo: q.countUpTo ?? 100_000 })
       } else if (lag + pending > worst) worst = lag + pending
     }
