@@ -7,7 +7,7 @@
  */
 import OpenAI from "openai"
 import { describeError, PermanentError, RetryableError } from "../runtime/errors.ts"
-import { parseRetryAfter } from "./sources/http.ts"
+import { parseRetryAfter } from "../runtime/httpClient.ts"
 
 export const classifyOpenAIError = (error: unknown, what: string): RetryableError | PermanentError => {
   if (error instanceof RetryableError || error instanceof PermanentError) return error
@@ -16,7 +16,7 @@ export const classifyOpenAIError = (error: unknown, what: string): RetryableErro
   }
   if (error instanceof OpenAI.APIError && typeof error.status === "number") {
     const status = error.status
-    const wait = (status === 429 || status === 503) && error.headers ? parseRetryAfter(error.headers, Date.now()) : undefined
+    const wait = (status === 429 || status === 503) && error.headers ? parseRetryAfter(error.headers.get("retry-after"), Date.now(), error.headers.get("date")) : undefined
     const message = `${what}: HTTP ${status}: ${error.message}${wait !== undefined ? ` (retry after ${Math.ceil(wait / 1000)}s)` : ""}`
     const cause = { status, ...(wait !== undefined ? { retryAfterMs: wait } : {}) }
     return status === 408 || status === 409 || status === 429 || status >= 500

@@ -13,17 +13,19 @@ import { Marketplace } from "./rules.ts"
 import { ListingWriter } from "./writer.ts"
 
 export const ListingConfig = Schema.Struct({
-  marketplaces: Schema.NonEmptyArray(Marketplace).annotations({ description: "one draft per marketplace (MARKETPLACES)", default: ["export"] }),
-  priceCents: Schema.Int.pipe(Schema.positive()).annotations({ description: "list price", default: 2499 }),
-  product: Schema.NonEmptyString.annotations({ description: "the product noun used in copy", default: "T-Shirt" })
+  marketplaces: Schema.optionalWith(Schema.NonEmptyArray(Marketplace), { default: () => ["export"] as const }).annotations({
+    description: "one draft per marketplace (MARKETPLACES)"
+  }),
+  priceCents: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 2499 }).annotations({ description: "list price" }),
+  product: Schema.optionalWith(Schema.NonEmptyString, { default: () => "T-Shirt" }).annotations({ description: "the product noun used in copy" })
 })
 
 export const listing = (
-  config: Partial<typeof ListingConfig.Type>,
+  config: typeof ListingConfig.Encoded,
   io: { readonly from: StreamDef<MockupSet>; readonly to: StreamDef<Listing> },
   settings?: SettingsInput
 ) => {
-  const c = decodeConfig("listing", ListingConfig, { marketplaces: ["export"], priceCents: 2499, product: "T-Shirt", ...config })
+  const c = decodeConfig("listing", ListingConfig, config)
   return flatMap({
     name: "listing",
     kind: "listing",

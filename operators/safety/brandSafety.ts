@@ -14,12 +14,12 @@
 import { readFile } from "node:fs/promises"
 import type { HttpClient } from "@effect/platform/HttpClient"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { LRUCache } from "lru-cache"
 import { PermanentError } from "../../runtime/errors.ts"
 import type { HttpError } from "../../runtime/httpClient.ts"
 import * as Http from "../../runtime/httpClient.ts"
 import { Metrics } from "../../runtime/metrics.ts"
 import type { ReviewReason } from "../schemas.ts"
-import { Lru } from "../sources/http.ts"
 import { type Euipo, type EuipoOptions, makeEuipo } from "./euipo.ts"
 import { builtInMarks, englishWords, makeScreen, parseSellerList, type ScreenField, simpleIconsBrands } from "./screen.ts"
 
@@ -61,7 +61,7 @@ export const make = (options: BrandSafetyOptions): Effect.Effect<BrandSafetyShap
     const euipo: Euipo | undefined = options.euipo === undefined ? undefined : yield* makeEuipo(options.euipo)
     const http = yield* Effect.context<HttpClient>()
     // One lookup per phrase per process: ideas repeat phrases, and the API is rate-limited.
-    const online = new Lru<ReadonlyArray<ReviewReason>>(5_000)
+    const online = new LRUCache<string, ReadonlyArray<ReviewReason>>({ max: 5_000 })
 
     const registeredMarks = (phrase: string, field: string): Effect.Effect<ReadonlyArray<ReviewReason>, HttpError> => {
       const key = phrase.trim().toLowerCase()

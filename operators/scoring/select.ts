@@ -15,7 +15,7 @@ import type { Idea } from "../schemas.ts"
 import { Store } from "../store/store.ts"
 
 export const SelectConfig = Schema.Struct({
-  minScore: Schema.Number.annotations({ description: "ideas scoring below this are not selected (and counted)", default: 0.3 })
+  minScore: Schema.optionalWith(Schema.Number, { default: () => 0.3 }).annotations({ description: "ideas scoring below this are not selected (and counted)" })
 })
 
 /** The idea's text the screen reads: its phrase, the signal it came from, and its tags. */
@@ -26,11 +26,11 @@ export const ideaFields = (idea: Idea) => [
 ]
 
 export const select = (
-  config: Partial<typeof SelectConfig.Type>,
+  config: typeof SelectConfig.Encoded,
   io: { readonly from: StreamDef<Idea>; readonly to: StreamDef<Idea> },
   settings?: SettingsInput
 ) => {
-  const c = decodeConfig("select", SelectConfig, { minScore: 0.3, ...config })
+  const c = decodeConfig("select", SelectConfig, config)
   return flatMap({
     name: "select",
     kind: "select",
