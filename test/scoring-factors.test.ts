@@ -12,7 +12,7 @@ import type { Signal } from "../operators/schemas.ts"
 import { communityFitFactor, membersOf, NicheProfile, profileText } from "../operators/scoring/communityFit.ts"
 import { engagementFactor, engagementRate, robustScale } from "../operators/scoring/engagement.ts"
 import { freshness, freshnessFactor, topicsOf } from "../operators/scoring/freshness.ts"
-import { IdeaIndex, makeMemoryIndex } from "../operators/scoring/ideaIndex.ts"
+import { makeMemory as makeIndex, VectorIndex } from "../operators/scoring/vectorIndex.ts"
 import { centroid, noveltyFactor, quantize } from "../operators/scoring/novelty.ts"
 import { makeScorer, ScoringConfig, type ScoredSignal, type ScoringInput } from "../operators/scoring/scorer.ts"
 import { makeSeasonality, SeasonalityConfig } from "../operators/scoring/seasonality.ts"
@@ -334,11 +334,11 @@ const runScorer = (batches: ReadonlyArray<ReadonlyArray<ScoringInput>>) =>
   Effect.runPromise(
     Effect.gen(function* () {
       const scorer = makeScorer(config)
-      const ideas = makeMemoryIndex()
+      const ideas = makeIndex()
       const out: Array<ScoredSignal & { readonly late: boolean }> = []
       for (const b of batches) {
-        const batch = yield* scorer.score(b).pipe(Effect.provideService(IdeaIndex, ideas.index))
-        ideas.add(batch.signals.filter((s) => !s.mergeInto).map((s) => ({ ideaId: s.ideaId, at: s.at, embedding: s.embedding })))
+        const batch = yield* scorer.score(b).pipe(Effect.provideService(VectorIndex, ideas))
+        yield* ideas.add(batch.signals.filter((s) => !s.mergeInto).map((s) => ({ ideaId: s.ideaId, at: s.at, embedding: s.embedding })))
         const late = yield* scorer.late(batch)
         out.push(...batch.signals.map((s, i) => ({ ...s, late: late[i]! })))
       }
@@ -380,7 +380,7 @@ describe("scorer", () => {
       Effect.gen(function* () {
         const scorer = makeScorer(config)
         for (const b of chunks(inputs, 20)) yield* scorer.score(b)
-      }).pipe(Effect.provideService(IdeaIndex, makeMemoryIndex().index), Effect.provide(Layer.merge(layerMemory(uniqueName("sc")), counting)))
+      }).pipe(Effect.provideService(VectorIndex, makeIndex()), Effect.provide(Layer.merge(layerMemory(uniqueName("sc")), counting)))
     )
     expect(calls).toBe(1 + 3)
   })
