@@ -91,8 +91,12 @@ const firstAtOrAfter = (entries: ReadonlyArray<{ readonly at: number }>, at: num
  * (the scorer takes the exact cosine of the few returned), keeping only a top-k list.
  */
 const scan = (entries: ReadonlyArray<Entry>, s: NeighbourSearch): ReadonlyArray<IndexedIdea> => {
-  const q = Float64Array.from(s.embedding)
-  const dims = q.length
+  // Only the query's non-zero components: the built-in hashing embedder fills about a fifth of
+  // the dimensions of a short title, and skipping zero terms leaves every sum unchanged.
+  const nonZero: Array<number> = []
+  s.embedding.forEach((x, d) => x !== 0 && nonZero.push(d))
+  const dims = Int32Array.from(nonZero)
+  const q = Float64Array.from(nonZero, (d) => s.embedding[d]!)
   const top: Array<{ readonly entry: Entry; readonly similarity: number }> = []
   const worse = (a: { readonly entry: Entry; readonly similarity: number }, similarity: number, id: string) =>
     a.similarity < similarity || (a.similarity === similarity && a.entry.ideaId > id)
@@ -101,7 +105,7 @@ const scan = (entries: ReadonlyArray<Entry>, s: NeighbourSearch): ReadonlyArray<
     if (entry.ideaId === s.excludeId) continue
     const e = entry.vector
     let dot = 0
-    for (let d = 0; d < dims; d++) dot += q[d]! * e[d]!
+    for (let j = 0; j < dims.length; j++) dot += q[j]! * e[dims[j]!]!
     const similarity = dot * entry.inverseNorm
     if (top.length === s.limit && !worse(top[top.length - 1]!, similarity, entry.ideaId)) continue
     let at = top.length
@@ -154,9 +158,9 @@ export const layerMemory: Layer.Layer<VectorIndex> = Layer.sync(VectorIndex, mak
 
 export const DEFAULT_EF_SEARCH = 100
 
-/** The store's ideas; the operator's idea upsert is what adds to it. */
-export const makePgvector = (efSearch = DEFAULT_EF_SEARCH): Effect.Effect<VectorIndexShape, never, Store> =>
-  Effect.map(Store, (store) => ({
+/** The store's ideas (their HNSW index created if missing); the operator's idea upsert is what adds to it. */
+export const makePgvector = (efSearch = DEFAULT_EF_SEARCH): Effect.Effect<VectorIndexShape, SqlError, Store> =>
+  Effect.flatMap(Store, (store) => Effect.as(store.ensureEmbeddingIndex(), {
     backend: "pgvector",
     nearest: (searches) =>
       Effect.map(
@@ -169,9 +173,9 @@ export const makePgvector = (efSearch = DEFAULT_EF_SEARCH): Effect.Effect<Vector
         (results) => results.map((found) => found.map((n) => ({ ideaId: n.id, at: n.eventAt.getTime(), embedding: n.embedding.map(Math.fround) })))
       ),
     add: () => Effect.void
-  }))
+  } satisfies VectorIndexShape))
 
-export const layerPgvector = (efSearch?: number): Layer.Layer<VectorIndex, never, Store> => Layer.effect(VectorIndex, makePgvector(efSearch))
+export const layerPgvector = (efSearch?: number): Layer.Layer<VectorIndex, SqlError, Store> => Layer.effect(VectorIndex, makePgvector(efSearch))
 
 // ---------------------------------------------------------------------------------------
 // Redis

@@ -138,6 +138,8 @@ export interface IdeasStore {
    * False when the merge was already recorded or either idea is unknown.
    */
   readonly absorbIdea: (merge: AbsorbIdea) => Effect.Effect<boolean, SqlError>
+  /** Creates the HNSW index `nearestIdeas` searches, if missing (the pgvector layer does, at start). */
+  readonly ensureEmbeddingIndex: () => Effect.Effect<void, SqlError>
   /**
    * Per query, up to `limit` ideas nearest to its embedding (cosine distance, pgvector), in
    * one statement over the HNSW index with `hnsw.ef_search` = `efSearch` and pgvector's
@@ -349,5 +351,10 @@ export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): Ideas
       )
     )
 
-  return { upsertIdeas, setIdeaStatus, setReviewStatus, listIdeas, ideaCards, recordMerges, absorbIdea, nearestIdeas }
+  const ensureEmbeddingIndex: IdeasStore["ensureEmbeddingIndex"] = () =>
+    attempt("create the ideas' HNSW index", () => sql`create index if not exists ideas_embedding_hnsw_idx on ideas using hnsw (embedding vector_cosine_ops)`).pipe(
+      Effect.asVoid
+    )
+
+  return { upsertIdeas, setIdeaStatus, setReviewStatus, listIdeas, ideaCards, recordMerges, absorbIdea, ensureEmbeddingIndex, nearestIdeas }
 }
