@@ -101,6 +101,16 @@ describe("freshness", () => {
     expect(topicsOf(s, config)).toEqual(["reddit/plant mom energy", "reddit/plants"])
   })
 
+  it("an item published long ago is not fresh, even at its topic's peak", () => {
+    const young = signal({ capturedAt: iso(T0 + 30 * HOUR), metadata: { publishedAt: iso(T0 + 29 * HOUR) } })
+    const old = signal({ capturedAt: iso(T0 + 30 * HOUR), metadata: { publishedAt: iso(T0 - 66 * HOUR) } })
+    expect(freshnessFactor(young, 900, [], config)).toEqual({ value: freshness(1, 48), hoursSincePeak: 0, hoursSincePublished: 1 })
+    expect(freshnessFactor(old, 900, [], config)).toEqual({ value: freshness(96, 48), hoursSincePeak: 0, hoursSincePublished: 96 })
+    // The topic's peak still counts when it is the older of the two.
+    const earlier = { value: 5_000, at: T0 - 10 * HOUR, id: "a" }
+    expect(freshnessFactor(young, 900, [earlier], config).value).toBe(freshness(40, 48))
+  })
+
   it("a calendar signal peaks on its date: fresh before, fading after", () => {
     const before = signal({ capturedAt: iso(T0), eventDate: iso(T0 + 10 * DAY) })
     const after = signal({ capturedAt: iso(T0 + 12 * DAY), eventDate: iso(T0 + 10 * DAY) })

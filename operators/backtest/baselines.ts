@@ -15,6 +15,7 @@
  * feedback learner uses them as its floor: a weight set that does not beat them is noise.
  */
 import type { Signal } from "../schemas.ts"
+import { publishedAt } from "../scoring/engagement.ts"
 
 export interface Baseline {
   readonly name: string
@@ -34,8 +35,8 @@ export const engagementFigure = (signal: Signal): number | undefined => {
 
 /** Hours from publication to capture, at least one minute; one hour when the publication time is unknown. */
 export const hoursSincePublished = (signal: Signal): number => {
-  const published = Date.parse(String(signal.metadata["publishedAt"] ?? ""))
-  if (Number.isNaN(published)) return 1
+  const published = publishedAt(signal)
+  if (published === undefined) return 1
   return Math.max(1 / 60, (Date.parse(signal.capturedAt) - published) / HOUR)
 }
 

@@ -212,6 +212,7 @@ export const makeScorer = (config: ScoringConfig) => {
           ...(engagement.z !== undefined ? { engagementZ: engagement.z } : {}),
           baselineSize: reads[k]!.baseline.length,
           hoursSincePeak: freshness.hoursSincePeak,
+          ...(freshness.hoursSincePublished !== undefined ? { hoursSincePublished: freshness.hoursSincePublished } : {}),
           ...(novelty.centroidSimilarity !== undefined ? { centroidSimilarity: novelty.centroidSimilarity } : {}),
           ...(novelty.neighbourSimilarity !== undefined ? { neighbourSimilarity: novelty.neighbourSimilarity } : {}),
           ...(fit.nicheSimilarity !== undefined ? { nicheSimilarity: fit.nicheSimilarity } : {}),

@@ -5,7 +5,7 @@
 import { Effect, Schema } from "effect"
 import { PermanentError } from "../../runtime/errors.ts"
 import { attempt, type SqlError } from "../../runtime/sql.ts"
-import { decodeRows, Finite, Instant, JsonObject, lastPerKey, validate, VectorText, vectorToSql, type Db } from "./db.ts"
+import { decodeRows, Finite, Instant, JsonObject, lastPerKey, validate, Vector, VectorText, vectorToSql, type Db } from "./db.ts"
 
 export const IdeaStatus = Schema.Literal("queued", "mocked", "live", "archived")
 export type IdeaStatus = typeof IdeaStatus.Type
@@ -19,7 +19,7 @@ export const IdeaRow = Schema.Struct({
   title: Schema.String,
   description: Schema.String,
   /** Must have EMBEDDING_DIM entries; the database refuses any other length. */
-  embedding: Schema.NullOr(Schema.Array(Finite)),
+  embedding: Schema.NullOr(Vector),
   score: Finite,
   /** The per-factor breakdown that produced `score`. */
   factors: JsonObject,
@@ -54,7 +54,7 @@ export type MergeRow = typeof MergeRow.Type
 
 /** One nearest-idea search: ideas with event time in [from, to), other than `excludeId`. */
 export const NeighbourQuery = Schema.Struct({
-  embedding: Schema.Array(Finite),
+  embedding: Vector,
   from: Instant,
   to: Instant,
   excludeId: Schema.UUID,
@@ -76,7 +76,7 @@ export const Neighbour = Schema.Struct({
   id: Schema.UUID,
   eventAt: Instant,
   /** As stored (float32 values). */
-  embedding: Schema.Array(Finite)
+  embedding: Vector
 })
 export type Neighbour = typeof Neighbour.Type
 
