@@ -3,10 +3,13 @@
  * topology (replay -> dedupe -> enrich -> score) on a redis-server of their own (AOF,
  * `appendfsync always`, which the no-loss claim needs: `everysec` may lose the last second
  * of acknowledged writes), replaying ../shared/data/youtube-trending at full speed. Once
- * undisturbed; once with redis-server SIGKILLed and restarted a third of the way through,
- * and the worker SIGKILLed and restarted later. Both runs must end with the same ideas and
- * the same near-duplicate merges (a crash must not leave a duplicate idea) and nothing
- * dead-lettered. Bounded: each wait has a deadline.
+ * undisturbed; once with redis-server SIGKILLed and restarted early, and the worker
+ * SIGKILLed while the score batch holding the older of the slice's near-duplicate pair is
+ * pending. The restarted worker (a new consumer) reads the entries after it at once and
+ * takes the dead consumer's pending batch over only after `claimIdleMs` (30 s): the later
+ * near-duplicate is scored first, without the older idea to merge into, which is what left
+ * 664 ideas instead of 663. Both runs must end with the same ideas and the same merges and
+ * nothing dead-lettered. Bounded: each wait has a deadline.
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -24,6 +27,8 @@ import { uniqueName } from "./support/harness.ts"
 const BIN = new URL("../bin/desainz.js", import.meta.url).pathname
 const TOPOLOGY = new URL("../topology.ts", import.meta.url).pathname
 const YOUTUBE = new URL("../../shared/data/youtube-trending/USvideos_2017-11-14_to_2017-11-23.csv", import.meta.url).pathname
+/** The older of the pair that merges (an award-show performance, then the song's video trending again). */
+const OLDER = "BQ_0QLL2gqI"
 
 const children: Array<ChildProcess> = []
 afterAll(() => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill("SIGKILL")))
@@ -103,7 +108,22 @@ const runOnce = async (faults: boolean) => {
       await exitOf(redisServer)
       redisServer = startRedis(dir, port)
       await waitFor("redis-server is back", async () => (await redis.ping()) === "PONG", 20_000)
-      await waitFor("600 signals enriched", async () => (await scored()).length >= 600, 180_000)
+      // The older signal's entry, then the moment its score batch is pending (in flight).
+      let entry: string | undefined
+      await waitFor(
+        "the older near-duplicate is enriched",
+        async () => {
+          const page = (await redis.xrange(keys.stream("signals.enriched"), "-", "+")) as Array<[string, Array<string>]>
+          entry = page.find(([, fields]) => fields.some((f) => f.includes(OLDER)))?.[0]
+          return entry !== undefined
+        },
+        180_000
+      )
+      await waitFor(
+        "its score batch is in flight",
+        async () => ((await redis.xpending(keys.stream("signals.enriched"), "score", entry!, entry!, 1)) as Array<unknown>).length > 0,
+        180_000
+      )
       worker.kill("SIGKILL")
       await exitOf(worker)
       worker = startWorker(dir, url, name)
