@@ -33,6 +33,7 @@ import type { RecordingFormat } from "./operators/sources/recordings.ts"
 import { backtestCommand } from "./operators/backtest/command.ts"
 import * as Embeddings from "./operators/scoring/embedder.ts"
 import * as ScoringState from "./operators/scoring/state.ts"
+import * as VectorIndex from "./operators/scoring/vectorIndex.ts"
 import { stream, topology } from "./runtime/topology.ts"
 
 const env = process.env
@@ -98,13 +99,17 @@ export default topology({
     review({ autoApproveAbove: Number(env["REVIEW_AUTO_APPROVE"] ?? 0.45) }, { from: listingsDraft, to: listingsApproved }),
     exportBundle({ from: listingsApproved, to: listingsPublished })
   ],
-  services: Layer.mergeAll(
-    services(NAME),
-    RateLimit.layer(NAME),
-    ScoringState.layer(NAME),
-    Embeddings.layerConfig,
-    ListingWriter.layerConfig,
-    BrandSafety.layerConfig
+  services: VectorIndex.layerConfig(NAME).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        services(NAME),
+        RateLimit.layer(NAME),
+        ScoringState.layer(NAME),
+        Embeddings.layerConfig,
+        ListingWriter.layerConfig,
+        BrandSafety.layerConfig
+      )
+    )
   ),
   api: [ideasApi({ approved: listingsApproved })],
   commands: {
