@@ -74,13 +74,9 @@ const SERVICES = services(NAME)
 const MARKETPLACES = list(env["MARKETPLACES"] ?? "export")
 const PUBLISHERS = [
   exportBundle(),
-  etsy({
-    taxonomyId: num(env["ETSY_TAXONOMY_ID"]),
-    shippingProfileId: num(env["ETSY_SHIPPING_PROFILE_ID"]),
-    readinessStateId: num(env["ETSY_READINESS_STATE_ID"]),
-    price: num(env["ETSY_PRICE"]),
-    state: (env["ETSY_STATE"] ?? "draft") as "draft" | "active"
-  }),
+  // Your shop's ids (see the README); ETSY_TAXONOMY_ID, ETSY_SHIPPING_PROFILE_ID, ETSY_READINESS_STATE_ID,
+  // ETSY_PRICE and ETSY_STATE override what is written here.
+  etsy({ state: "draft", quantity: 999, whoMade: "i_did", whenMade: "made_to_order" }),
   printify({
     blueprintId: num(env["PRINTIFY_BLUEPRINT_ID"]) ?? 12, // Unisex Jersey Short Sleeve Tee (Bella+Canvas 3001)
     printProviderId: num(env["PRINTIFY_PRINT_PROVIDER_ID"]) ?? 29, // Monster Digital

@@ -22,7 +22,7 @@
  * with more than `RECONCILE_PAGES` pages of drafts newer than the intent, we give up with a
  * permanent error naming the idea rather than risk a second listing.
  */
-import { ConfigError, Effect, Option, Schema } from "effect"
+import { Config, ConfigError, Effect, Option, Schema } from "effect"
 import { BlobStore } from "../../runtime/blobs.ts"
 import { Credentials } from "../marketplaces/credentials.ts"
 import { type EtsyClient, EtsyConfig, type EtsyListing, make as makeEtsy } from "../marketplaces/etsy.ts"
@@ -63,11 +63,28 @@ const etsyWords = <E extends RetryableError | PermanentError>(error: E) =>
 const required = (value: number | undefined, variable: string, why: string) =>
   value === undefined ? Effect.fail(ConfigError.MissingData([variable], `etsy: ${why}`)) : Effect.succeed(value)
 
-export const etsy = (config: typeof EtsyProductConfig.Encoded): Publisher<HttpClient.HttpClient | Credentials | Store | BlobStore> => {
-  const c = decodeConfig(ETSY, EtsyProductConfig, config)
+/** Settings from topology.ts; ETSY_TAXONOMY_ID, ETSY_SHIPPING_PROFILE_ID, ETSY_READINESS_STATE_ID, ETSY_PRICE and ETSY_STATE override them. */
+export const etsy = (config: typeof EtsyProductConfig.Encoded = {}): Publisher<HttpClient.HttpClient | Credentials | Store | BlobStore> => {
+  const settings = decodeConfig(ETSY, EtsyProductConfig, config)
   return {
     name: ETSY,
     make: Effect.gen(function* () {
+      // The environment overrides the settings written in topology.ts.
+      const env = yield* Config.all({
+        taxonomyId: Config.option(Config.integer("ETSY_TAXONOMY_ID")),
+        shippingProfileId: Config.option(Config.integer("ETSY_SHIPPING_PROFILE_ID")),
+        readinessStateId: Config.option(Config.integer("ETSY_READINESS_STATE_ID")),
+        price: Config.option(Config.number("ETSY_PRICE")),
+        state: Config.option(Config.literal("draft", "active")("ETSY_STATE"))
+      })
+      const c: EtsyProductConfig = {
+        ...settings,
+        taxonomyId: Option.getOrElse(env.taxonomyId, () => settings.taxonomyId),
+        shippingProfileId: Option.getOrElse(env.shippingProfileId, () => settings.shippingProfileId),
+        readinessStateId: Option.getOrElse(env.readinessStateId, () => settings.readinessStateId),
+        price: Option.getOrElse(env.price, () => settings.price),
+        state: Option.getOrElse(env.state, () => settings.state)
+      }
       const taxonomyId = yield* required(c.taxonomyId, "ETSY_TAXONOMY_ID", "the listing's category (find it with getSellerTaxonomyNodes)")
       const shippingProfileId = yield* required(c.shippingProfileId, "ETSY_SHIPPING_PROFILE_ID", "physical listings need a shipping profile")
       const readinessStateId = yield* required(c.readinessStateId, "ETSY_READINESS_STATE_ID", "physical listings need a readiness state")

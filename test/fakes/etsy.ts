@@ -108,7 +108,8 @@ export const startEtsyFake = (options: EtsyFakeOptions = {}) =>
       accessTokens: new Map<string, number>(),
       refreshTokens: new Set<string>(),
       codes: new Map<string, { challenge: string; redirectUri: string }>(),
-      nextListingId: 1_500_000_001,
+      // Ids unique across fakes: tests that share one store must not see two shops' ids collide.
+      nextListingId: 1_500_000_000 + randomBytes(3).readUIntBE(0, 3) * 100,
       nextImageId: 4_000_000_001,
       second: 0,
       usedThisSecond: 0,
@@ -118,7 +119,8 @@ export const startEtsyFake = (options: EtsyFakeOptions = {}) =>
       /** Each image upload that was stored, in order. */
       uploads: [] as Array<FakeImage>,
       onCreate: undefined as ((listing: FakeListing) => void) | undefined,
-      injectFaults: true
+      /** Writes whose answer is lost after the work is done, once each: "METHOD path-regex". */
+      loseNext: [] as Array<{ method: string; path: RegExp }>
     }
     const now = () => Math.floor(Date.now() / 1000)
     const mint = () => `${USER_ID}.${randomBytes(18).toString("base64url")}`
@@ -183,15 +185,17 @@ export const startEtsyFake = (options: EtsyFakeOptions = {}) =>
       state.usedThisSecond++
       state.usedToday++
       const write = c.req.method !== "GET"
-      const fault = write && state.injectFaults ? random() : 1
+      const fault = write ? random() : 1
       const failWrites = options.failWrites ?? 0
       if (fault < failWrites) return etsyError(c, 503, "Service Unavailable")
+      const forced = state.loseNext.findIndex((l) => l.method === c.req.method && l.path.test(c.req.path))
+      if (forced >= 0) state.loseNext.splice(forced, 1)
       await next()
       c.header("x-limit-per-second", String(limitPerSecond))
       c.header("x-remaining-this-second", String(Math.max(0, limitPerSecond - state.usedThisSecond)))
       c.header("x-limit-per-day", String(limitPerDay))
       c.header("x-remaining-today", String(Math.max(0, limitPerDay - state.usedToday)))
-      if (fault < failWrites + (options.loseWriteResponses ?? 0) && c.res.status < 300) {
+      if ((forced >= 0 || fault < failWrites + (options.loseWriteResponses ?? 0)) && c.res.status < 300) {
         // The work is done; the answer is lost on the way back.
         c.res = new Response(JSON.stringify({ error: "Bad Gateway" }), { status: 502, headers: { "content-type": "application/json" } })
       }
