@@ -19,6 +19,7 @@ import { printify } from "./operators/publishers/printify.ts"
 import { publish } from "./operators/publishers/publish.ts"
 import { redbubble } from "./operators/publishers/redbubble.ts"
 import { Credentials } from "./operators/marketplaces/credentials.ts"
+import { etsyCommand } from "./operators/marketplaces/etsyConnect.ts"
 import * as Http from "./runtime/httpClient.ts"
 import { review } from "./operators/listing/review.ts"
 import { Artwork, GenerationRequest, Idea, Listing, MockupSet, Signal } from "./operators/schemas.ts"
@@ -137,6 +138,7 @@ export default topology({
     backtest: backtestCommand(
       { topology: NAME, input: signalsEnriched, scoring, dedupe: dedupeConfig },
       Layer.merge(services(NAME), Embeddings.layerConfig)
-    )
+    ),
+    etsy: etsyCommand(Layer.merge(Http.layer, Credentials.layerConfig.pipe(Layer.provide(services(NAME)))))
   }
 })
