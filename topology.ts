@@ -5,6 +5,7 @@
  */
 import { Layer } from "effect"
 import { ideasApi } from "./operators/api/ideas.ts"
+import { listingsApi } from "./operators/api/listings.ts"
 import { dedupe } from "./operators/ingest/dedupe.ts"
 import { enrich } from "./operators/ingest/enrich.ts"
 import { generate } from "./operators/artwork/generate.ts"
@@ -133,7 +134,7 @@ export default topology({
       Layer.provide(Layer.mergeAll(Http.layer, Credentials.layerConfig.pipe(Layer.provide(SERVICES)), SERVICES))
     )
   ),
-  api: [ideasApi({ approved: listingsApproved })],
+  api: [ideasApi({ approved: listingsApproved }), listingsApi()],
   commands: {
     backtest: backtestCommand(
       { topology: NAME, input: signalsEnriched, scoring, dedupe: dedupeConfig },

@@ -82,7 +82,7 @@ export const amazonMerch = (config: typeof AmazonMerchConfig.Encoded): Publisher
             "design.png"
           ]
           yield* bundle.put("merch.csv", Buffer.from(csv(COLUMNS, [row])), "text/csv")
-          return { status: "exported" as const, externalId: null, url: yield* bundle.uri(designKey), remoteState: null }
+          return { status: "exported" as const, externalId: null, url: yield* bundle.url(designKey), remoteState: null }
         }).pipe(Effect.provideService(BlobStore, blobs))
     }))
   }

@@ -50,7 +50,7 @@ export const redbubble = (config: typeof RedbubbleConfig.Encoded = {}): Publishe
           const designKey = yield* bundle.put("design.png", fitted, "image/png")
           const row = [listing.title, listing.tags.slice(0, REDBUBBLE_MAX_TAGS).join(", "), listing.description, "design.png", c.defaultColor]
           yield* bundle.put("redbubble.csv", Buffer.from(csv(COLUMNS, [row])), "text/csv")
-          return { status: "exported" as const, externalId: null, url: yield* bundle.uri(designKey), remoteState: null }
+          return { status: "exported" as const, externalId: null, url: yield* bundle.url(designKey), remoteState: null }
         }).pipe(Effect.provideService(BlobStore, blobs))
     }))
   }
