@@ -21,7 +21,7 @@ import { makeKeys } from "../runtime/keys.ts"
 import { attempt, Sql } from "../runtime/sql.ts"
 import * as EtsyFake from "./fakes/etsy.ts"
 import { uniqueName } from "./support/harness.ts"
-import { approvedListing } from "./support/listings.ts"
+import { approvedListing } from "./support/approvedListings.ts"
 import { migratedStore, tempDir } from "./support/store.ts"
 
 const BIN = new URL("../bin/desainz.js", import.meta.url).pathname

@@ -30,7 +30,7 @@ import * as EtsyFake from "./fakes/etsy.ts"
 import * as PrintifyFake from "./fakes/printify.ts"
 import { Metrics } from "../runtime/metrics.ts"
 import { feeder, startWorker, transportCases, uniqueName, waitUntil } from "./support/harness.ts"
-import { approvedListing } from "./support/listings.ts"
+import { approvedListing } from "./support/approvedListings.ts"
 import { migratedStore, tempDir } from "./support/store.ts"
 
 const embedded = transportCases.find((t) => t.name === "embedded")!
