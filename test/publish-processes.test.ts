@@ -56,7 +56,7 @@ describe("publishing with worker processes on redis", () => {
         if (endpoint._tag !== "Embedded") throw new Error("expected the embedded store")
 
         const fake = yield* EtsyFake.startEtsyFake({ failWrites: 0.15, loseWriteResponses: 0.15, seed: 7, limitPerSecond: 200 })
-        const listings = yield* Effect.forEach(Array.from({ length: LISTINGS }, (_, n) => n), (n) => approvedListing(100 + n)).pipe(Effect.provide(context))
+        const listings = yield* Effect.forEach(Array.from({ length: LISTINGS }, (_, n) => n), (n) => approvedListing(100 + n, { marketplace: "etsy" })).pipe(Effect.provide(context))
 
         const name = uniqueName("pubcrash")
         const redis = yield* Effect.acquireRelease(
