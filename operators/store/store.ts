@@ -15,6 +15,7 @@ import { makeDb } from "./db.ts"
 import { type FeedbackStore, makeFeedbackStore } from "./feedback.ts"
 import { type IdeasStore, makeIdeasStore } from "./ideas.ts"
 import { type ListingsStore, makeListingsStore } from "./listings.ts"
+import { makePublishingStore, type PublishingStore } from "./publishing.ts"
 import { makeSignalsStore, type SignalsStore } from "./signals.ts"
 import { makeWeightsStore, type WeightsStore } from "./weights.ts"
 
@@ -36,7 +37,8 @@ export interface StoreService
     ListingsStore,
     FeedbackStore,
     WeightsStore,
-    BacktestsStore {
+    BacktestsStore,
+    PublishingStore {
   /** Rows per table, for the UI and for tests that assert "no duplicates". */
   readonly counts: () => Effect.Effect<Record<StoreTable, number>, SqlError>
 }
@@ -59,6 +61,7 @@ const make = Effect.gen(function* () {
     ...makeFeedbackStore(db),
     ...makeWeightsStore(db),
     ...makeBacktestsStore(db),
+    ...makePublishingStore(db),
     counts
   } satisfies StoreService
 })

@@ -8,6 +8,7 @@ import { api, ApiError, describeApiError } from "../api.ts"
 import { FACTORS, type FactorName, IDEA_STATUSES, type IdeaStatus, type IdeaSummary, REVIEW_STATUSES, type ReviewAction, type ReviewStatus } from "../../../operators/api/contract.ts"
 import { ActionErrorBanner, hasToken, openSettings } from "../components/Dialogs.tsx"
 import { ReviewReasons } from "../components/ReviewReasons.tsx"
+import { IdeaListings } from "../components/Listings.tsx"
 import { applyReview } from "../state.ts"
 
 const FACTOR_LABEL: Record<FactorName, string> = {
@@ -197,6 +198,7 @@ export function IdeasView() {
                     </For>
                   </div>
                 </Show>
+                <IdeaListings ideaId={idea.ideaId} version={`${idea.status}/${idea.reviewStatus}`} />
                 <Show when={actionError()?.id === idea.ideaId}>
                   <ActionErrorBanner error={actionError()!} testId="review-error" />
                 </Show>
