@@ -160,7 +160,15 @@ export const FeedbackEvent = Schema.Struct({
   ideaId: Schema.optional(Schema.UUID),
   kind: Schema.Literal("view", "click", "favorite", "add_to_cart", "sale", "ctr", "ab_result"),
   value: Schema.Number,
+  /** Event time: when the marketplace counted it (a sale's order time, a counter's reading). */
   occurredAt: IsoTime,
+  /** Where it was counted: etsy, printify, redbubble, ... */
+  marketplace: Schema.optional(Schema.NonEmptyString),
+  /**
+   * "cumulative": `value` is a lifetime counter as the marketplace reports it (Etsy `views`,
+   * `num_favorers`); the store records its difference to the last value it stored.
+   */
+  counter: Schema.optional(Schema.Literal("cumulative")),
   payload: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 })
 export type FeedbackEvent = typeof FeedbackEvent.Type

@@ -12,6 +12,7 @@ import { attempt, Sql, type SqlError } from "../../runtime/sql.ts"
 import { type ArtworkStore, makeArtworkStore } from "./artwork.ts"
 import { type BacktestsStore, makeBacktestsStore } from "./backtests.ts"
 import { makeDb } from "./db.ts"
+import { type ExperimentsStore, makeExperimentsStore } from "./experiments.ts"
 import { type FeedbackStore, makeFeedbackStore } from "./feedback.ts"
 import { type IdeasStore, makeIdeasStore } from "./ideas.ts"
 import { type ListingsStore, makeListingsStore } from "./listings.ts"
@@ -35,6 +36,7 @@ export interface StoreService
     ArtworkStore,
     ListingsStore,
     FeedbackStore,
+    ExperimentsStore,
     WeightsStore,
     BacktestsStore {
   /** Rows per table, for the UI and for tests that assert "no duplicates". */
@@ -57,6 +59,7 @@ const make = Effect.gen(function* () {
     ...makeArtworkStore(db),
     ...makeListingsStore(db),
     ...makeFeedbackStore(db),
+    ...makeExperimentsStore(db),
     ...makeWeightsStore(db),
     ...makeBacktestsStore(db),
     counts
