@@ -160,6 +160,11 @@ export const makeFeedbackStore = ({ sql, json, batched }: Db): FeedbackStore => 
               await tx`insert into feedback_counters (listing_id, kind, total, observed_at)
                 values (${listing.id}, ${event.kind}, ${event.value}, ${at})
                 on conflict (listing_id, kind) do update set total = excluded.total, observed_at = excluded.observed_at`
+              // A first reading of 0 starts the counter without an event of nothing.
+              if (value === 0) {
+                unchanged++
+                continue
+              }
             }
             const result = await tx`insert into feedback_events
                 (id, listing_id, idea_id, signal_id, marketplace, kind, value, occurred_at, payload)
