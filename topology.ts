@@ -11,7 +11,15 @@ import { generate } from "./operators/artwork/generate.ts"
 import { listing } from "./operators/listing/listing.ts"
 import { mockup } from "./operators/artwork/mockup.ts"
 import { prompt } from "./operators/artwork/prompt.ts"
+import { amazonMerch } from "./operators/publishers/amazonMerch.ts"
+import { etsy } from "./operators/publishers/etsy.ts"
 import { exportBundle } from "./operators/publishers/export.ts"
+import { Marketplace } from "./operators/publishers/marketplace.ts"
+import { printify } from "./operators/publishers/printify.ts"
+import { publish } from "./operators/publishers/publish.ts"
+import { redbubble } from "./operators/publishers/redbubble.ts"
+import { Credentials } from "./operators/marketplaces/credentials.ts"
+import * as Http from "./runtime/httpClient.ts"
 import { review } from "./operators/listing/review.ts"
 import { Artwork, GenerationRequest, Idea, Listing, MockupSet, Signal } from "./operators/schemas.ts"
 import { score } from "./operators/scoring/score.ts"
@@ -34,6 +42,7 @@ import { stream, topology } from "./runtime/topology.ts"
 
 const env = process.env
 const list = (value: string | undefined) => (value ?? "").split(",").map((v) => v.trim()).filter(Boolean)
+const num = (value: string | undefined) => (value === undefined || value.trim() === "" ? undefined : Number(value))
 /** Key prefix of every stream; two pipelines on one Redis need two names. */
 const NAME = env["TOPOLOGY_NAME"] ?? "desainz"
 
@@ -59,6 +68,26 @@ const NICHES = [
 // One config for the live operators and `desainz backtest`, so a backtest scores as live does.
 const dedupeConfig = { ttl: "7 days", capacity: 1_000_000, falsePositiveRate: 0.001 }
 const scoring = { allowedLateness: "2 hours", freshness: { halfLifeHours: 48 }, communityFit: { niches: NICHES } }
+
+const SERVICES = services(NAME)
+// Where listings go: `MARKETPLACES` picks among these publishers (one line each); default export.
+const MARKETPLACES = list(env["MARKETPLACES"] ?? "export")
+const PUBLISHERS = [
+  exportBundle(),
+  // Your shop's ids (see the README); ETSY_TAXONOMY_ID, ETSY_SHIPPING_PROFILE_ID, ETSY_READINESS_STATE_ID,
+  // ETSY_PRICE and ETSY_STATE override what is written here.
+  etsy({ state: "draft", quantity: 999, whoMade: "i_did", whenMade: "made_to_order" }),
+  printify({
+    blueprintId: num(env["PRINTIFY_BLUEPRINT_ID"]) ?? 12, // Unisex Jersey Short Sleeve Tee (Bella+Canvas 3001)
+    printProviderId: num(env["PRINTIFY_PRINT_PROVIDER_ID"]) ?? 29, // Monster Digital
+    variantIds: list(env["PRINTIFY_VARIANT_IDS"]).map(Number),
+    priceCents: num(env["PRINTIFY_PRICE_CENTS"]),
+    confirmPublishing: env["PRINTIFY_CONFIRM_PUBLISHING"] === "on",
+    storefrontUrl: env["PRINTIFY_STOREFRONT_URL"]
+  }),
+  redbubble(),
+  amazonMerch({ brand: env["MERCH_BRAND"] ?? "Original Design" })
+]
 
 export default topology({
   name: NAME,
@@ -90,11 +119,19 @@ export default topology({
     prompt({ engine: "procedural" }, { from: ideasSelected, to: genRequests }),
     generate({ from: genRequests, to: genImages }),
     mockup({ colorways: ["black", "white"], variants: ["front"] }, { from: genImages, to: mockupsReady }),
-    listing({ marketplace: "export", priceCents: 2499 }, { from: mockupsReady, to: listingsDraft }),
+    listing({ marketplace: MARKETPLACES[0] ?? "export", priceCents: 2499 }, { from: mockupsReady, to: listingsDraft }),
     review({ autoApproveAbove: Number(env["REVIEW_AUTO_APPROVE"] ?? 0.45) }, { from: listingsDraft, to: listingsApproved }),
-    exportBundle({ from: listingsApproved, to: listingsPublished })
+    publish({ marketplaces: MARKETPLACES }, { from: listingsApproved, to: listingsPublished })
   ],
-  services: Layer.mergeAll(services(NAME), RateLimit.layer(NAME), ScoringState.layer(NAME), Embeddings.layerConfig),
+  services: Layer.mergeAll(
+    SERVICES,
+    RateLimit.layer(NAME),
+    ScoringState.layer(NAME),
+    Embeddings.layerConfig,
+    Marketplace.layer(PUBLISHERS, MARKETPLACES).pipe(
+      Layer.provide(Layer.mergeAll(Http.layer, Credentials.layerConfig.pipe(Layer.provide(SERVICES)), SERVICES))
+    )
+  ),
   api: [ideasApi({ approved: listingsApproved })],
   commands: {
     backtest: backtestCommand(

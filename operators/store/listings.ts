@@ -7,7 +7,11 @@ import { attempt, type SqlError } from "../../runtime/sql.ts"
 import { Listing } from "../schemas.ts"
 import { Instant, JsonObject, lastPerKey, validate, type Db } from "./db.ts"
 
-export const ListingStatus = Schema.Literal("draft", "approved", "published", "failed")
+/**
+ * draft -> approved -> publishing -> published (live on a marketplace) or exported (a bundle for
+ * a marketplace without an upload API), or failed with the marketplace's reason.
+ */
+export const ListingStatus = Schema.Literal("draft", "approved", "publishing", "published", "exported", "failed")
 export type ListingStatus = typeof ListingStatus.Type
 
 export const ListingRow = Schema.Struct({
@@ -22,17 +26,25 @@ export const ListingRow = Schema.Struct({
   status: ListingStatus,
   /** Merged into what is stored, so a later event without metrics keeps the earlier ones. */
   performance: JsonObject,
-  publishedAt: Schema.NullOr(Instant)
+  publishedAt: Schema.NullOr(Instant),
+  /** Why the listing failed (the marketplace's own message); cleared by a later state. */
+  reason: Schema.optional(Schema.NullOr(Schema.String)),
+  /** The marketplace's word for the listing (Etsy draft/active, Printify published). */
+  remoteState: Schema.optional(Schema.NullOr(Schema.String))
 })
 export type ListingRow = typeof ListingRow.Type
 
-/** Rank of each listing status; an update may keep or raise it, never lower it. */
-const LISTING_PROGRESS = ["draft", "approved", "failed", "published"] as const satisfies ReadonlyArray<ListingStatus>
+/**
+ * Rank of each listing status; an update may keep or raise it, never lower it. `publishing` and
+ * `failed` share a rank: a failed publish can be tried again (a dead letter requeued) and fail again.
+ */
+const LISTING_RANK = { draft: 0, approved: 1, publishing: 2, failed: 2, exported: 3, published: 4 } as const satisfies Record<ListingStatus, number>
 
 export interface ListingsStore {
   /**
    * New listings, or the next state of a known (idea, marketplace). Status only moves forward
-   * (draft, approved, failed, published), so a redelivered older event cannot undo a publish.
+   * (draft, approved, publishing or failed, exported, published), so a redelivered older event
+   * cannot undo a publish.
    * Returns rows inserted.
    */
   readonly upsertListings: (rows: ReadonlyArray<ListingRow>) => Effect.Effect<number, SqlError>
@@ -58,10 +70,13 @@ export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): Li
         tags: r.tags as Array<string>,
         status: r.status,
         performance: json(r.performance),
-        published_at: r.publishedAt
+        published_at: r.publishedAt,
+        reason: r.reason ?? null,
+        remote_state: r.remoteState ?? null
       }))
-      const progress = sql.array([...LISTING_PROGRESS])
-      return batched("upsert listings", values, 11, async (part) => {
+      const rank = (column: string) =>
+        sql.unsafe(`(case ${column} ${Object.entries(LISTING_RANK).map(([s, n]) => `when '${s}' then ${n}`).join(" ")} end)`)
+      return batched("upsert listings", values, 13, async (part) => {
         const result = await sql`
           insert into listings ${sql(
             part,
@@ -75,7 +90,9 @@ export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): Li
             "tags",
             "status",
             "performance",
-            "published_at"
+            "published_at",
+            "reason",
+            "remote_state"
           )}
           on conflict (idea_id, marketplace) do update set
             external_id = coalesce(excluded.external_id, listings.external_id),
@@ -84,14 +101,17 @@ export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): Li
             status = excluded.status,
             performance = listings.performance || excluded.performance,
             published_at = coalesce(listings.published_at, excluded.published_at),
+            reason = excluded.reason,
+            remote_state = coalesce(excluded.remote_state, listings.remote_state),
             updated_at = now()
-          where array_position(${progress}::text[], excluded.status) >= array_position(${progress}::text[], listings.status)
+          where ${rank("excluded.status")} >= ${rank("listings.status")}
             and (listings.external_id, listings.url, listings.title, listings.description, listings.tags,
-                 listings.status, listings.performance, listings.published_at)
+                 listings.status, listings.performance, listings.published_at, listings.reason, listings.remote_state)
               is distinct from
                 (coalesce(excluded.external_id, listings.external_id), coalesce(excluded.url, listings.url),
                  excluded.title, excluded.description, excluded.tags, excluded.status,
-                 listings.performance || excluded.performance, coalesce(listings.published_at, excluded.published_at))
+                 listings.performance || excluded.performance, coalesce(listings.published_at, excluded.published_at),
+                 excluded.reason, coalesce(excluded.remote_state, listings.remote_state))
           returning (xmax = 0) as inserted`
         return insertedCount(result)
       })

@@ -16,6 +16,7 @@ import { type ExperimentsStore, makeExperimentsStore } from "./experiments.ts"
 import { type FeedbackStore, makeFeedbackStore } from "./feedback.ts"
 import { type IdeasStore, makeIdeasStore } from "./ideas.ts"
 import { type ListingsStore, makeListingsStore } from "./listings.ts"
+import { makePublishingStore, type PublishingStore } from "./publishing.ts"
 import { makeSignalsStore, type SignalsStore } from "./signals.ts"
 import { makeWeightsStore, type WeightsStore } from "./weights.ts"
 
@@ -38,7 +39,8 @@ export interface StoreService
     FeedbackStore,
     ExperimentsStore,
     WeightsStore,
-    BacktestsStore {
+    BacktestsStore,
+    PublishingStore {
   /** Rows per table, for the UI and for tests that assert "no duplicates". */
   readonly counts: () => Effect.Effect<Record<StoreTable, number>, SqlError>
 }
@@ -62,6 +64,7 @@ const make = Effect.gen(function* () {
     ...makeExperimentsStore(db),
     ...makeWeightsStore(db),
     ...makeBacktestsStore(db),
+    ...makePublishingStore(db),
     counts
   } satisfies StoreService
 })

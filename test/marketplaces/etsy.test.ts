@@ -1,0 +1,142 @@
+/**
+ * Contract tests of the Etsy client (operators/marketplaces/etsy.ts) against the fake Open API v3
+ * (test/fakes/etsy.ts): headers, the refresh-token grant, a 401 on an expired token, the
+ * rate-limit headers and a 429, and Etsy's own 400 bodies classified as permanent.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
+import { Credentials } from "../../operators/marketplaces/credentials.ts"
+import { ETSY_REFRESH_TOKEN } from "../../operators/marketplaces/etsy.ts"
+import { Store } from "../../operators/store/store.ts"
+import * as Etsy from "../../operators/marketplaces/etsy.ts"
+import { isRetryable } from "../../runtime/errors.ts"
+import * as Http from "../../runtime/httpClient.ts"
+import { startEtsyFake, KEYSTRING, SHARED_SECRET, SHOP_ID } from "../fakes/etsy.ts"
+import { jsonResponse } from "../fakes/server.ts"
+import { migratedStore } from "../support/store.ts"
+
+const SECRET_KEY = "test-secret-key-0123456789abcdef"
+const withEnv = (vars: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars))))
+
+const credentials = Credentials.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["DESAINZ_SECRET_KEY", SECRET_KEY]])))))
+
+const draft: Etsy.DraftListing = {
+  quantity: 999,
+  title: "Teacher Life Shirt - Back to School Gift",
+  description: "A shirt.",
+  price: 24.99,
+  who_made: "someone_else",
+  when_made: "made_to_order",
+  taxonomy_id: 482,
+  shipping_profile_id: 1001,
+  readiness_state_id: 2002,
+  tags: ["teacher", "back to school"]
+}
+
+const client = (apiUrl: string, refreshToken?: string) =>
+  Etsy.make({
+    apiUrl,
+    keystring: KEYSTRING,
+    sharedSecret: Redacted.make(SHARED_SECRET),
+    shopId: String(SHOP_ID),
+    refreshToken: refreshToken === undefined ? Option.none() : Option.some(Redacted.make(refreshToken))
+  })
+
+layer(Layer.merge(credentials.pipe(Layer.provideMerge(migratedStore("desainz-etsy-"))), Http.layer), { timeout: "60 seconds", excludeTestServices: true })("etsy client", (it) => {
+  describe("auth", () => {
+    it.scoped("refreshes an access token from ETSY_REFRESH_TOKEN, sends both headers, and keeps the rotated refresh token sealed", () =>
+      Effect.gen(function* () {
+        const fake = yield* startEtsyFake()
+        const etsy = yield* client(fake.apiUrl, fake.grantRefreshToken())
+        const created = yield* etsy.createDraftListing(draft)
+        expect(created.state).toBe("draft")
+        expect(fake.state.listings.get(created.listing_id)?.tags).toEqual(["teacher", "back to school"])
+        const [token, create] = fake.requests
+        expect(token?.path).toBe("/v3/public/oauth/token")
+        expect(create?.headers.get("x-api-key")).toBe(`${KEYSTRING}:${SHARED_SECRET}`)
+        expect(create?.headers.get("authorization")).toMatch(/^Bearer 12345678\./)
+        expect(create?.headers.get("content-type")).toContain("application/x-www-form-urlencoded")
+        // The newest refresh token is in the store, sealed: it opens with the key, and is not stored in the clear.
+        const stored = Option.getOrThrow(yield* (yield* Credentials).load(ETSY_REFRESH_TOKEN))
+        expect(fake.state.refreshTokens.has(Redacted.value(stored))).toBe(true)
+        const sealed = Option.getOrThrow(yield* (yield* Store).loadCredential(ETSY_REFRESH_TOKEN))
+        expect(sealed).not.toContain(Redacted.value(stored).split(".")[1])
+      })
+    )
+
+    it.scoped("an expired access token gets a 401; the client refreshes once and repeats the call", () =>
+      Effect.gen(function* () {
+        const fake = yield* startEtsyFake()
+        const etsy = yield* client(fake.apiUrl, fake.grantRefreshToken())
+        const created = yield* etsy.createDraftListing(draft)
+        fake.expireAccessTokens()
+        const before = fake.requests.length
+        const listing = yield* etsy.getListing(created.listing_id)
+        expect(listing.listing_id).toBe(created.listing_id)
+        expect(fake.statuses.slice(before)).toEqual([401, 200, 200])
+        expect(fake.requests.slice(before).map((r) => r.path)).toEqual([
+          `/v3/application/listings/${created.listing_id}`,
+          "/v3/public/oauth/token",
+          `/v3/application/listings/${created.listing_id}`
+        ])
+      })
+    )
+
+    it.scoped("a refresh token Etsy refuses is a permanent error quoting Etsy's reason", () =>
+      Effect.gen(function* () {
+        const fake = yield* startEtsyFake()
+        const etsy = yield* client(fake.apiUrl, "12345678.not-a-known-token")
+        const error = yield* Effect.flip(etsy.getListing(1))
+        expect(isRetryable(error)).toBe(false)
+        expect(error.message).toContain("invalid_grant: Invalid refresh token")
+      }).pipe(withEnv({}))
+    )
+  })
+
+  describe("rate limits", () => {
+    it.scoped("reads the x-limit / x-remaining headers and waits out a spent second instead of drawing 429s", () =>
+      Effect.gen(function* () {
+        const fake = yield* startEtsyFake({ limitPerSecond: 3 })
+        const etsy = yield* client(fake.apiUrl, fake.grantRefreshToken())
+        const created = yield* etsy.createDraftListing(draft)
+        for (let i = 0; i < 7; i++) yield* etsy.getListing(created.listing_id)
+        expect(fake.statuses.filter((s) => s === 429)).toEqual([])
+        const budget = yield* etsy.budget
+        expect(budget.limitPerSecond).toBe(3)
+        expect(budget.limitPerDay).toBe(10_000)
+        expect(budget.remainingToday).toBe(10_000 - 8)
+      })
+    )
+
+    it.scoped("a 429 is retried after its wait; one that persists is retryable with the wait on the error", () =>
+      Effect.gen(function* () {
+        const fake = yield* startEtsyFake()
+        const etsy = yield* client(fake.apiUrl, fake.grantRefreshToken())
+        const created = yield* etsy.createDraftListing(draft)
+        const limited = jsonResponse(429, { error: "You have exceeded your quota of requests" }, { "retry-after": "1", "x-remaining-this-second": "0" })
+        fake.inject(limited)
+        expect((yield* etsy.getListing(created.listing_id)).listing_id).toBe(created.listing_id)
+        fake.inject(limited, limited, limited)
+        const error = yield* Effect.flip(etsy.getListing(created.listing_id))
+        expect(isRetryable(error)).toBe(true)
+        expect(Http.httpFailure(error)).toMatchObject({ status: 429, retryAfterMs: 1000 })
+      })
+    )
+  })
+
+  describe("errors", () => {
+    it.scoped("Etsy's 400 body is a permanent error carrying Etsy's message; a create is never repeated inside the call", () =>
+      Effect.gen(function* () {
+        const fake = yield* startEtsyFake()
+        const etsy = yield* client(fake.apiUrl, fake.grantRefreshToken())
+        const error = yield* Effect.flip(etsy.createDraftListing({ ...draft, tags: ["this tag is far too long for etsy"] }))
+        expect(isRetryable(error)).toBe(false)
+        expect(error.message).toContain('tags: \\"this tag is far too long for etsy\\" must be 20 characters or fewer')
+        fake.inject(jsonResponse(503, { error: "Service Unavailable" }))
+        const unavailable = yield* Effect.flip(etsy.createDraftListing(draft))
+        expect(isRetryable(unavailable)).toBe(true)
+        expect(fake.state.creates).toEqual([])
+      })
+    )
+  })
+})
