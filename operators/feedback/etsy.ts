@@ -3,8 +3,8 @@
  * reports them (getListingsByShop), and sales from the shop's receipts with their
  * transactions (getShopReceipts), onto `feedback.events`.
  *
- * - Counters are emitted as cumulative readings (`counter: "cumulative"`) timed by the
- *   response's `Date` header (when Etsy counted them); the store differences each reading
+ * - Counters are emitted as cumulative readings (`counter: "cumulative"`) timed when they
+ *   were read (Etsy counts them live); the store differences each reading
  *   against the last one it stored, in one transaction, so a re-poll, a restart or a
  *   redelivery adds nothing, and two readings far apart add their true difference. The
  *   source also skips a listing whose figures did not move since its last poll.
@@ -14,17 +14,21 @@
  *   Canceled and fully refunded receipts are not sales.
  * - Listings and transactions that are not listings this pipeline published are counted
  *   in `desainz_feedback_unattributed_total`, not emitted.
+ *
+ * Calls go through the shared Etsy client (operators/marketplaces/etsy.ts: OAuth, x-api-key,
+ * rate limits). Receipts are read with its `call` and the receipt fields a sale needs
+ * (`status`, each transaction's `transaction_id`), from Etsy's `ShopReceipt` schema.
  */
+import { HttpClientRequest } from "@effect/platform"
 import { Clock, type Duration, Effect, Schema } from "effect"
 import { Metrics } from "../../runtime/metrics.ts"
 import { decodeConfig, type Emission, type SettingsInput, source, type StreamDef } from "../../runtime/topology.ts"
 import type { FeedbackEvent } from "../schemas.ts"
 import { Store } from "../store/store.ts"
-import { EtsyFeedbackApi } from "./etsyApi.ts"
+import { Etsy } from "../marketplaces/etsy.ts"
 
 export const EtsyFeedbackConfig = Schema.Struct({
   name: Schema.optionalWith(Schema.String, { default: () => "etsy-feedback" }).annotations({ description: "node name" }),
-  shopId: Schema.String.pipe(Schema.pattern(/^\d+$/)).annotations({ description: "the Etsy shop id (ETSY_SHOP_ID)", examples: ["17905617"] }),
   every: Schema.optionalWith(Schema.String, { default: () => "1 hour" }).annotations({ description: "pause between polls" }),
   pageSize: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 100 }).annotations({
     description: "listings / receipts per request (Etsy serves at most 100)"
@@ -37,6 +41,23 @@ export const EtsyFeedbackConfig = Schema.Struct({
   })
 }).annotations({ identifier: "EtsyFeedbackConfig" })
 
+/** The `ShopReceipt` fields a sale needs (Etsy's OpenAPI spec; the rest are ignored). */
+const ShopReceipt = Schema.Struct({
+  receipt_id: Schema.Number,
+  status: Schema.optional(Schema.String),
+  created_timestamp: Schema.Number,
+  transactions: Schema.Array(
+    Schema.Struct({
+      transaction_id: Schema.Number,
+      listing_id: Schema.NullOr(Schema.Number),
+      quantity: Schema.Number,
+      created_timestamp: Schema.optional(Schema.Number),
+      price: Schema.optional(Schema.Struct({ amount: Schema.Number, divisor: Schema.Number, currency_code: Schema.String }))
+    })
+  )
+})
+const Receipts = Schema.Struct({ count: Schema.Number, results: Schema.Array(ShopReceipt) })
+
 const DAY_S = 86_400
 const NOT_SALES = new Set(["canceled", "fully refunded"])
 
@@ -48,7 +69,7 @@ export const etsyFeedback = (config: typeof EtsyFeedbackConfig.Encoded, io: { re
 
   const poll = Effect.gen(function* () {
     const store = yield* Store
-    const api = yield* EtsyFeedbackApi
+    const etsy = yield* Etsy
     const { registry } = yield* Metrics
     const unattributed = registry.counter("desainz_feedback_unattributed_total", "Marketplace items seen that are not listings this pipeline published")
     const ours = yield* store.marketListings("etsy")
@@ -57,8 +78,8 @@ export const etsyFeedback = (config: typeof EtsyFeedbackConfig.Encoded, io: { re
     const moved: Array<[string, number]> = []
 
     for (let page = 0, offset = 0; page < c.maxPages; page++) {
-      const { body, at } = yield* api.listingsByShop(c.shopId, { offset, limit: c.pageSize })
-      const occurredAt = new Date(at ?? now).toISOString()
+      const body = yield* etsy.getListingsByShop({ state: "active", limit: c.pageSize, offset })
+      const occurredAt = new Date(now).toISOString()
       for (const listing of body.results) {
         const mine = ours.get(String(listing.listing_id))
         if (mine === undefined) {
@@ -66,7 +87,7 @@ export const etsyFeedback = (config: typeof EtsyFeedbackConfig.Encoded, io: { re
           continue
         }
         for (const [kind, total] of [["view", listing.views], ["favorite", listing.num_favorers]] as const) {
-          if (total === null) continue
+          if (total === null || total === undefined) continue
           const key = `${listing.listing_id}:${kind}`
           if (lastReading.get(key) === total) continue
           moved.push([key, total])
@@ -93,7 +114,13 @@ export const etsyFeedback = (config: typeof EtsyFeedbackConfig.Encoded, io: { re
     const since = receiptsSince ?? Math.floor(now / 1000 - c.receiptsLookbackDays * DAY_S)
     let newest = since
     for (let page = 0, offset = 0; page < c.maxPages; page++) {
-      const body = yield* api.receipts(c.shopId, { minCreated: since, offset, limit: c.pageSize })
+      const body = yield* etsy.call(
+        HttpClientRequest.get(`${etsy.apiUrl}/application/shops/${encodeURIComponent(etsy.shopId)}/receipts`).pipe(
+          HttpClientRequest.setUrlParams({ min_created: String(since), limit: String(c.pageSize), offset: String(offset), sort_on: "created", sort_order: "asc" })
+        ),
+        Receipts,
+        "getShopReceipts"
+      )
       for (const receipt of body.results) {
         newest = Math.max(newest, receipt.created_timestamp)
         if (NOT_SALES.has((receipt.status ?? "").toLowerCase())) {
@@ -138,3 +165,24 @@ export const etsyFeedback = (config: typeof EtsyFeedbackConfig.Encoded, io: { re
 
   return source({ name: c.name, kind: "feedback-etsy", to: io.to, every: c.every as Duration.DurationInput, settings, config: c, poll })
 }
+
+const ListingImage = Schema.Struct({ listing_image_id: Schema.Number, listing_id: Schema.Number, rank: Schema.Number })
+
+/**
+ * Makes an image the listing already has its image at `rank` (1 = primary, the one buyers
+ * see first): `uploadListingImage` with `listing_image_id` and `rank` instead of a file.
+ * Re-ranking is idempotent, so the client may retry it.
+ */
+export const rankListingImage = (listingId: string, listingImageId: string, rank = 1) =>
+  Effect.flatMap(Etsy, (etsy) => {
+    const form = new FormData()
+    form.set("listing_image_id", listingImageId)
+    form.set("rank", String(rank))
+    return etsy.call(
+      HttpClientRequest.post(`${etsy.apiUrl}/application/shops/${encodeURIComponent(etsy.shopId)}/listings/${encodeURIComponent(listingId)}/images`).pipe(
+        HttpClientRequest.bodyFormData(form)
+      ),
+      ListingImage,
+      "uploadListingImage (rank)"
+    )
+  })

@@ -141,6 +141,8 @@ export interface RateBudget {
 
 export interface EtsyClient {
   readonly shopId: string
+  /** Base URL up to and including `/v3`, for requests made with `call`. */
+  readonly apiUrl: string
   /** Any authenticated call (for calls not wrapped below); `idempotent: false` disables in-call retries. */
   readonly call: <A, I>(
     request: HttpClientRequest.HttpClientRequest,
@@ -344,6 +346,7 @@ export const make = (options: EtsyOptions): Effect.Effect<EtsyClient, never, Htt
 
     return {
       shopId: options.shopId,
+      apiUrl: options.apiUrl,
       call,
       budget: Effect.sync(() => budget),
       createDraftListing: (listing) =>

@@ -50,6 +50,9 @@ export interface FakeListing {
   created_timestamp: number
   creation_timestamp: number
   updated_timestamp: number
+  /** Lifetime counters (getListingsByShop serves them; the feedback loop differences them). */
+  views?: number
+  num_favorers?: number
 }
 
 export interface FakeImage {
@@ -104,7 +107,12 @@ export const startEtsyFake = (options: EtsyFakeOptions = {}) =>
       listings: new Map<number, FakeListing>(),
       images: new Map<number, Array<FakeImage>>(),
       inventory: new Map<number, Array<FakeProduct>>(),
-      receipts: [] as Array<{ receipt_id: number; created_timestamp: number; transactions: Array<{ listing_id: number; quantity: number; sku: string | null }> }>,
+      receipts: [] as Array<{
+        receipt_id: number
+        status?: string
+        created_timestamp: number
+        transactions: Array<{ transaction_id?: number; listing_id: number; quantity: number; sku: string | null; created_timestamp?: number }>
+      }>,
       accessTokens: new Map<string, number>(),
       refreshTokens: new Set<string>(),
       codes: new Map<string, { challenge: string; redirectUri: string }>(),
@@ -335,6 +343,17 @@ export const startEtsyFake = (options: EtsyFakeOptions = {}) =>
       if (!(c.req.header("content-type") ?? "").startsWith("multipart/form-data")) return etsyError(c, 400, "Expected a multipart/form-data body")
       const body = await c.req.parseBody()
       const file = body["image"]
+      // With `listing_image_id` instead of a file, Etsy re-ranks an image the listing already has.
+      if (!(file instanceof File) && typeof body["listing_image_id"] === "string") {
+        const images = state.images.get(listing.listing_id)!
+        const image = images.find((i) => i.listing_image_id === Number(body["listing_image_id"]))
+        if (image === undefined) return etsyError(c, 404, `Could not find a ListingImage with listing_image_id = ${body["listing_image_id"]}`)
+        const rank = Math.min(Math.max(1, Number(body["rank"] ?? 1) || 1), images.length)
+        const others = images.filter((i) => i !== image).sort((a, b) => a.rank - b.rank)
+        others.splice(rank - 1, 0, image)
+        others.forEach((i, n) => (i.rank = n + 1))
+        return c.json(image, 201)
+      }
       if (!(file instanceof File)) return etsyError(c, 400, "Missing required parameter: image (a file)")
       if (!["image/jpeg", "image/png", "image/gif"].includes(file.type)) return etsyError(c, 400, `image: unsupported type ${file.type}`)
       const images = state.images.get(listing.listing_id)!
@@ -390,6 +409,11 @@ export const startEtsyFake = (options: EtsyFakeOptions = {}) =>
       /** Makes every access token issued so far expired. */
       expireAccessTokens: () => {
         for (const token of state.accessTokens.keys()) state.accessTokens.set(token, 0)
+      },
+      /** Replaces the shop's listings with a snapshot of them (views and favourers as counted then). */
+      showListings: (listings: ReadonlyArray<FakeListing>) => {
+        state.listings.clear()
+        for (const l of listings) state.listings.set(l.listing_id, { ...l })
       },
       /** Listings per exact title. */
       listingsTitled: (title: string) => [...state.listings.values()].filter((l) => l.title === title)
