@@ -38,6 +38,7 @@ import type { RecordingFormat } from "./operators/sources/recordings.ts"
 import { backtestCommand } from "./operators/backtest/command.ts"
 import * as Embeddings from "./operators/scoring/embedder.ts"
 import * as ScoringState from "./operators/scoring/state.ts"
+import * as VectorIndex from "./operators/scoring/vectorIndex.ts"
 import { stream, topology } from "./runtime/topology.ts"
 
 const env = process.env
@@ -124,10 +125,9 @@ export default topology({
     publish({ marketplaces: MARKETPLACES }, { from: listingsApproved, to: listingsPublished })
   ],
   services: Layer.mergeAll(
-    SERVICES,
-    RateLimit.layer(NAME),
-    ScoringState.layer(NAME),
-    Embeddings.layerConfig,
+    VectorIndex.layerConfig(NAME).pipe(
+      Layer.provideMerge(Layer.mergeAll(SERVICES, RateLimit.layer(NAME), ScoringState.layer(NAME), Embeddings.layerConfig))
+    ),
     Marketplace.layer(PUBLISHERS, MARKETPLACES).pipe(
       Layer.provide(Layer.mergeAll(Http.layer, Credentials.layerConfig.pipe(Layer.provide(SERVICES)), SERVICES))
     )

@@ -1,33 +1,44 @@
 /**
- * Scoring bench: signals per second through the scoring code.
+ * Scoring bench: signals per second through the scoring code, and the recall of the
+ * approximate near-duplicate search.
  *
  * - `replay-in-process` (the baseline): the backtest replay path, dedupe + normalization +
- *   the scorer with in-process state and an in-process idea index; no Redis, no store.
+ *   the scorer with in-process state and the exact in-process vector index; no Redis, no store.
+ * - `near-duplicate-recall`: every replayed signal's neighbour search, once through pgvector's
+ *   HNSW index (PGlite, `hnsw.ef_search`) and once through the exact in-process scan over the
+ *   same ideas: the share of signals with an idea at or above the merge threshold whose
+ *   nearest idea the HNSW search also returns first.
  * - `redis-1-replica`, `redis-2-replicas`: the `score` operator under the worker on the
- *   Redis transport, with its state shared in Redis and ideas stored in (and neighbours
- *   searched in) an embedded PGlite: the stream is filled first, then the clock runs until
- *   the score group has acknowledged every entry. Replicas run in this one process, so
- *   the second one mostly overlaps waiting on Redis and the store, not CPU.
+ *   Redis transport, its state shared in Redis, with the vector index of `--index` (redis by
+ *   default: the store only takes the idea upserts); the stream is filled first, then the
+ *   clock runs until the score group has acknowledged every entry. Replicas run in this one
+ *   process (one JS thread): the second one overlaps waits on Redis and the store, not CPU.
+ * - `redis-1-replica-pgvector` (on at most `--pgvector-signals`): the same with the pgvector
+ *   layer, where the embedded PGlite (one Postgres session, in this process) is the bottleneck.
  *
- *   npm run bench -- scoring [--signals 3000] [--days 20] [--batch 100]
+ *   npm run bench -- scoring [--signals 3000] [--days 20] [--batch 100] [--index redis|memory|pgvector] [--pgvector-signals 600]
  *
- * Signals are synthetic (test/support/signals.ts, seeded), with the built-in embedder.
+ * Signals are synthetic (test/support/signals.ts, seeded), with the built-in embedder. Each
+ * line carries the machine's load (`load_1m`, CPU pressure): on a shared machine the
+ * absolute figures move with other people's work; the ratios are measured in the same run.
  */
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Redacted, Schema } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema } from "effect"
 import { Redis } from "ioredis"
 import { replay, type RecordedItem } from "../operators/backtest/rescore.ts"
-import { layerHashing } from "../operators/scoring/embedder.ts"
+import { cosine, layerHashing } from "../operators/scoring/embedder.ts"
 import { signalIdOf } from "../operators/ids.ts"
 import { normalizeSignal } from "../operators/ingest/normalize.ts"
 import { Idea, Signal } from "../operators/schemas.ts"
 import { score } from "../operators/scoring/score.ts"
 import { ScoringConfig } from "../operators/scoring/scorer.ts"
-import { layerRedis as stateRedis } from "../operators/scoring/state.ts"
+import { DAY, layerRedis as stateRedis } from "../operators/scoring/state.ts"
+import * as VectorIndex from "../operators/scoring/vectorIndex.ts"
+import { closedWindow } from "../operators/scoring/window.ts"
 import { Store } from "../operators/store/store.ts"
 import { deriveEventId, ENVELOPE_VERSION, makeEnvelopeCodec } from "../runtime/envelope.ts"
 import { makeKeys } from "../runtime/keys.ts"
@@ -38,7 +49,7 @@ import { Transport } from "../runtime/transport.ts"
 import * as RedisTransport from "../runtime/transport/redis.ts"
 import { runWorker } from "../runtime/worker.ts"
 import { syntheticSignals } from "../test/support/signals.ts"
-import { emit, intFlag, log, parseFlags, round, sleep } from "./harness.ts"
+import { emit, intFlag, log, machineLoad, parseFlags, round, sleep, UsageError } from "./harness.ts"
 import { withRedis } from "./redis.ts"
 
 const SCORING = { allowedLateness: "2 hours", communityFit: { niches: [{ name: "runners", keywords: ["marathon", "trail"] }] } }
@@ -50,25 +61,84 @@ const replayRun = async (signals: ReadonlyArray<Signal>, batch: number) => {
   const result = await Effect.runPromise(
     replay(records, { scoring: Schema.decodeUnknownSync(ScoringConfig)(SCORING), dedupe: DEDUPE, batchSize: batch }).pipe(Effect.provide(layerHashing(384)))
   )
-  return { seconds: (performance.now() - started) / 1000, scored: result.items.length }
+  return { seconds: (performance.now() - started) / 1000, scored: result.items.length, items: result.items }
 }
 
-const redisRun = (url: string, signals: ReadonlyArray<Signal>, replicas: number, batch: number) =>
+/** A migrated embedded store in a fresh directory, for the scope. */
+const benchStore = Effect.gen(function* () {
+  const dir = yield* Effect.acquireRelease(
+    Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "desainz-bench-scoring-"))),
+    (d) => Effect.promise(() => fs.rm(d, { recursive: true, force: true }))
+  )
+  return yield* Layer.build(
+    Store.layer.pipe(Layer.provideMerge(Layer.effectDiscard(migrate()).pipe(Layer.provideMerge(Sql.layerEmbedded({ dataDir: path.join(dir, "pg"), port: 0 })))))
+  )
+})
+
+const signalRows = (signals: ReadonlyArray<Signal>) =>
+  signals.map((s) => ({ id: signalIdOf(s.contentHash!), content: s.content, source: s.source, capturedAt: new Date(s.capturedAt), metadata: {}, contentHash: s.contentHash! }))
+
+/**
+ * Recall of pgvector's HNSW search against the exact scan, on the replay's own ideas and
+ * searches: of the signals whose exact nearest idea is at or above the merge threshold,
+ * the share whose HNSW search returns that idea first.
+ */
+const recallRun = (items: Awaited<ReturnType<typeof replayRun>>["items"], efSearch: number) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const dir = yield* Effect.acquireRelease(
-        Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "desainz-bench-scoring-"))),
-        (d) => Effect.promise(() => fs.rm(d, { recursive: true, force: true }))
+      const config = Schema.decodeUnknownSync(ScoringConfig)(SCORING)
+      const latenessMs = Duration.toMillis(Duration.decode(config.allowedLateness))
+      const span = config.novelty.neighbourDays * DAY
+      const ideas = items.filter((i) => i.mergeInto === undefined)
+      const store = Context.get(yield* benchStore, Store)
+      yield* store.upsertSignals(signalRows([...new Map(items.map((i) => [i.signal.contentHash!, i.signal])).values()]))
+      yield* store.upsertIdeas(
+        ideas.map((i) => ({ id: i.ideaId, signalId: signalIdOf(i.signal.contentHash!), title: "t", description: i.signal.content, embedding: i.embedding, score: 0, factors: {}, weightsVersion: 1, eventAt: new Date(i.at) }))
       )
-      const store = yield* Layer.build(
-        Store.layer.pipe(Layer.provideMerge(Layer.effectDiscard(migrate()).pipe(Layer.provideMerge(Sql.layerEmbedded({ dataDir: path.join(dir, "pg"), port: 0 })))))
-      )
+      const searches = items.map((i) => {
+        const { horizon } = closedWindow(i.at, latenessMs)
+        return { embedding: i.embedding, from: horizon - span, to: horizon, excludeId: i.ideaId, limit: config.novelty.neighbours }
+      })
+      const exact = VectorIndex.makeMemory()
+      yield* exact.add(ideas.map((i) => ({ ideaId: i.ideaId, at: i.at, embedding: i.embedding })))
+      const approximate = yield* VectorIndex.makePgvector(efSearch).pipe(Effect.provideService(Store, store))
+      const timed = <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.map(Effect.timed(effect), ([d, a]) => ({ seconds: Duration.toMillis(d) / 1000, result: a }))
+      const chunks = Array.from({ length: Math.ceil(searches.length / 100) }, (_, i) => searches.slice(i * 100, i * 100 + 100))
+      const exactRun = yield* timed(Effect.map(Effect.forEach(chunks, (c) => exact.nearest(c)), (r) => r.flat()))
+      const approximateRun = yield* timed(Effect.map(Effect.forEach(chunks, (c) => approximate.nearest(c)), (r) => r.flat()))
+      let atThreshold = 0
+      let found = 0
+      let top1 = 0
+      searches.forEach((s, k) => {
+        const truth = exactRun.result[k]![0]
+        const got = approximateRun.result[k]![0]
+        if (truth?.ideaId === got?.ideaId) top1++
+        if (truth === undefined || cosine(s.embedding, truth.embedding) < config.novelty.mergeThreshold) return
+        atThreshold++
+        if (got?.ideaId === truth.ideaId) found++
+      })
+      return { searches: searches.length, atThreshold, found, top1, exactSeconds: exactRun.seconds, approximateSeconds: approximateRun.seconds, threshold: config.novelty.mergeThreshold }
+    })
+  )
+
+type IndexKind = "redis" | "memory" | "pgvector"
+
+const redisRun = (url: string, signals: ReadonlyArray<Signal>, replicas: number, batch: number, kind: IndexKind) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const store = yield* benchStore
       const enriched = signals.map(normalizeSignal)
       // Ideas reference their signal rows, which enrich would have stored.
-      yield* Context.get(store, Store).upsertSignals(
-        enriched.map((s) => ({ id: signalIdOf(s.contentHash!), content: s.content, source: s.source, capturedAt: new Date(s.capturedAt), metadata: {}, contentHash: s.contentHash! }))
-      )
+      yield* Context.get(store, Store).upsertSignals(signalRows(enriched))
       const name = `bench-scoring-${randomBytes(4).toString("hex")}`
+      // One index for both replicas: memory is shared because they run in this one process.
+      const index =
+        kind === "redis"
+          ? VectorIndex.layerRedis({ url: Redacted.make(url), topology: name })
+          : kind === "memory"
+            ? VectorIndex.layerMemory
+            : VectorIndex.layerPgvector().pipe(Layer.provide(Layer.succeedContext(store)))
       const input = stream("signals.enriched", Signal)
       const t = topology({
         name,
@@ -77,7 +147,7 @@ const redisRun = (url: string, signals: ReadonlyArray<Signal>, replicas: number,
           source({ name: "filled", to: input, every: "1 hour", poll: Effect.succeed({ emissions: [], done: true }) }),
           score({ scoring: SCORING }, { from: input, to: stream("ideas.scored", Idea) }, { replicas, batchSize: batch })
         ],
-        services: Layer.mergeAll(Layer.succeedContext(store), stateRedis({ url: Redacted.make(url), topology: name }), layerHashing(384))
+        services: Layer.mergeAll(Layer.succeedContext(store), stateRedis({ url: Redacted.make(url), topology: name }), layerHashing(384), index)
       })
       const transport = yield* Transport
       const keys = makeKeys(name)
@@ -124,33 +194,94 @@ const dropKeys = async (url: string, name: string) => {
 }
 
 export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
-  const flags = parseFlags(args, { signals: { type: "string" }, days: { type: "string" }, batch: { type: "string" } })
+  const flags = parseFlags(args, {
+    signals: { type: "string" },
+    days: { type: "string" },
+    batch: { type: "string" },
+    index: { type: "string" },
+    "pgvector-signals": { type: "string" },
+    "ef-search": { type: "string" }
+  })
   const count = intFlag("signals", flags.signals, 3_000, 10)
   const days = intFlag("days", flags.days, 20)
   const batch = intFlag("batch", flags.batch, 100)
+  const pgvectorCount = intFlag("pgvector-signals", flags["pgvector-signals"], 600, 10)
+  const efSearch = intFlag("ef-search", flags["ef-search"], VectorIndex.DEFAULT_EF_SEARCH)
+  const kind = (flags.index ?? "redis") as IndexKind
+  if (!["redis", "memory", "pgvector"].includes(kind)) throw new UsageError(`--index must be redis, memory or pgvector, got "${kind}"`)
   const signals = syntheticSignals({ count, days, seed: 5 })
   log(`scoring: ${count} synthetic signals over ${days} days, batches of ${batch}`)
+  const load = machineLoad()
+  const machine = () => ({ load_1m: load.load_1m, cpu_pressure_pct: load.cpuPressurePct(), note: "shared machine: figures taken under other engineers' load" })
 
+  // A warm-up replay (JIT, module loading), then the measured one.
+  await replayRun(signals.slice(0, Math.min(500, count)), batch)
   const baseline = await replayRun(signals, batch)
   const baselinePerS = baseline.scored / baseline.seconds
   log(`scoring: replay in-process ${baseline.seconds.toFixed(2)} s (${baseline.scored} scored)`)
-  emit({ bench: "scoring", case: "replay-in-process", signals: count, scored: baseline.scored, batch_size: batch, signals_per_s: round(baselinePerS, 0) })
+  emit({ bench: "scoring", case: "replay-in-process", signals: count, scored: baseline.scored, batch_size: batch, vector_index: "memory (exact)", signals_per_s: round(baselinePerS, 0), target_signals_per_s: 10_000, ...machine() })
+
+  const recall = await Effect.runPromise(recallRun(baseline.items, efSearch))
+  log(`scoring: recall ${recall.found}/${recall.atThreshold} at cosine >= ${recall.threshold}; top-1 agreement ${recall.top1}/${recall.searches}`)
+  emit({
+    bench: "scoring",
+    case: "near-duplicate-recall",
+    vector_index: `pgvector HNSW (PGlite), ef_search ${efSearch}`,
+    searches: recall.searches,
+    merge_threshold: recall.threshold,
+    at_threshold: recall.atThreshold,
+    recall_at_threshold: recall.atThreshold === 0 ? null : round(recall.found / recall.atThreshold, 4),
+    top1_agreement: round(recall.top1 / recall.searches, 4),
+    target_recall: 0.95,
+    searches_per_s: round(recall.searches / recall.approximateSeconds, 0),
+    baseline_case: "exact in-process scan",
+    baseline_searches_per_s: round(recall.searches / recall.exactSeconds, 0),
+    ratio: round(recall.exactSeconds / recall.approximateSeconds, 3),
+    ...machine()
+  })
 
   await withRedis(async (url) => {
+    let one: number | undefined
     for (const replicas of [1, 2]) {
-      const result = await Effect.runPromise(redisRun(url, signals, replicas, batch))
+      const result = await Effect.runPromise(redisRun(url, signals, replicas, batch, kind))
       await dropKeys(url, result.name)
       const perS = count / result.seconds
-      log(`scoring: redis, ${replicas} replica(s): ${result.seconds.toFixed(2)} s`)
+      one ??= perS
+      log(`scoring: redis, ${replicas} replica(s), ${kind} index: ${result.seconds.toFixed(2)} s`)
       emit({
         bench: "scoring",
         case: replicas === 1 ? "redis-1-replica" : `redis-${replicas}-replicas`,
         signals: count,
         batch_size: batch,
+        vector_index: kind,
+        replicas_in: "one process (one JS thread)",
+        signals_per_s: round(perS, 0),
+        target_signals_per_s: replicas === 1 ? 2_000 : undefined,
+        baseline_case: "replay-in-process",
+        baseline_signals_per_s: round(baselinePerS, 0),
+        ratio: round(perS / baselinePerS, 3),
+        ...(replicas > 1 ? { vs_one_replica: round(perS / one, 3), target_vs_one_replica: 1.7 } : {}),
+        ...machine()
+      })
+    }
+    if (kind !== "pgvector") {
+      const few = signals.slice(0, Math.min(count, pgvectorCount))
+      const result = await Effect.runPromise(redisRun(url, few, 1, batch, "pgvector"))
+      await dropKeys(url, result.name)
+      const perS = few.length / result.seconds
+      log(`scoring: redis, 1 replica, pgvector index: ${result.seconds.toFixed(2)} s for ${few.length}`)
+      emit({
+        bench: "scoring",
+        case: "redis-1-replica-pgvector",
+        signals: few.length,
+        batch_size: batch,
+        vector_index: "pgvector (PGlite, HNSW)",
+        bottleneck: "embedded PGlite: one Postgres session in this process (HNSW inserts and searches)",
         signals_per_s: round(perS, 0),
         baseline_case: "replay-in-process",
         baseline_signals_per_s: round(baselinePerS, 0),
-        ratio: round(perS / baselinePerS, 3)
+        ratio: round(perS / baselinePerS, 3),
+        ...machine()
       })
     }
   })

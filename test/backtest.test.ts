@@ -13,6 +13,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { Context, Effect, Layer, Schema } from "effect"
 import { describe, expect, it } from "vitest"
+import { engagementPerHour, rawEngagement } from "../operators/backtest/baselines.ts"
 import { type BacktestArgs, parseBacktestArgs, renderTable, runBacktest } from "../operators/backtest/command.ts"
 import { evaluateWeightSets, type EvaluatedItem } from "../operators/backtest/evaluate.ts"
 import { fromArchive, fromFile, fromStream } from "../operators/backtest/inputs.ts"
@@ -94,6 +95,27 @@ describe("ranking metrics", () => {
     expect(spearman(items([1, 2, 3, 4], [40, 30, 20, 10]))).toBeCloseTo(-1, 12)
     expect(spearman(items([1, 1, 2, 3], [5, 6, 7, 8]))).toBeGreaterThan(0.9)
     expect(spearman(items([1, 1, 1], [1, 2, 3]))).toBeNull()
+  })
+})
+
+describe("naive baselines", () => {
+  const video = (views: number, publishedAt: string): Signal => ({
+    source: "youtube",
+    sourceId: "v",
+    content: "a video",
+    capturedAt: "2017-11-14T00:00:00.000Z",
+    engagement: { views, likes: 10 },
+    tags: [],
+    metadata: { publishedAt }
+  })
+  it("engagement/hour is views per hour since publication; raw engagement ignores age", () => {
+    expect(engagementPerHour.score(video(1_000, "2017-11-13T14:00:00.000Z"))).toBe(100)
+    expect(rawEngagement.score(video(1_000, "2017-11-13T14:00:00.000Z"))).toBe(1_000)
+    // Unknown publication: one hour; no engagement figure at all: 0.
+    expect(engagementPerHour.score(video(50, ""))).toBe(50)
+    expect(engagementPerHour.score({ ...video(0, ""), engagement: {} })).toBe(0)
+    // Without views: likes + comments + positive net votes.
+    expect(rawEngagement.score({ ...video(0, ""), engagement: { likes: 3, comments: 2, score: -5 } })).toBe(5)
   })
 })
 
@@ -370,6 +392,14 @@ describe.skipIf(!existsSync(YOUTUBE))("backtest on the YouTube trending slice (n
       expect(report.evaluation.current.validation.cohorts).toBe(3)
       expect(table).toContain("engagement only")
       expect(table).toMatch(/va NDCG@10/)
+      // Naive baselines in the same pass; the default must be ahead of both on the held-out days.
+      expect(report.evaluation.baselines.map((b) => b.name)).toEqual(["baseline: engagement/hour", "baseline: raw engagement"])
+      expect(table).toContain("baseline: engagement/hour")
+      for (const b of report.evaluation.baselines) {
+        expect(b.validation.cohorts).toBe(3)
+        expect(report.evaluation.current.validation.ndcg!).toBeGreaterThan(b.validation.ndcg!)
+        expect(report.evaluation.current.validation.spearman!).toBeGreaterThan(b.validation.spearman!)
+      }
       expect(versions.promoted.promotedVersion).toBe(versions.before + 2)
       expect(versions.after).toBe(versions.before + 2)
       expect(versions.promoted.promotion).toMatch(/^promoted .* as weight version/)

@@ -12,7 +12,7 @@ import type { Signal } from "../operators/schemas.ts"
 import { communityFitFactor, membersOf, NicheProfile, profileText } from "../operators/scoring/communityFit.ts"
 import { engagementFactor, engagementRate, robustScale } from "../operators/scoring/engagement.ts"
 import { freshness, freshnessFactor, topicsOf } from "../operators/scoring/freshness.ts"
-import { IdeaIndex, makeMemoryIndex } from "../operators/scoring/ideaIndex.ts"
+import { makeMemory as makeIndex, VectorIndex } from "../operators/scoring/vectorIndex.ts"
 import { centroid, noveltyFactor, quantize } from "../operators/scoring/novelty.ts"
 import { makeScorer, ScoringConfig, type ScoredSignal, type ScoringInput } from "../operators/scoring/scorer.ts"
 import { makeSeasonality, SeasonalityConfig } from "../operators/scoring/seasonality.ts"
@@ -99,6 +99,16 @@ describe("freshness", () => {
     // At its highest so far, the signal is its own peak.
     expect(freshnessFactor(s, 900, [earlier], config)).toEqual({ value: 1, hoursSincePeak: 0 })
     expect(topicsOf(s, config)).toEqual(["reddit/plant mom energy", "reddit/plants"])
+  })
+
+  it("an item published long ago is not fresh, even at its topic's peak", () => {
+    const young = signal({ capturedAt: iso(T0 + 30 * HOUR), metadata: { publishedAt: iso(T0 + 29 * HOUR) } })
+    const old = signal({ capturedAt: iso(T0 + 30 * HOUR), metadata: { publishedAt: iso(T0 - 66 * HOUR) } })
+    expect(freshnessFactor(young, 900, [], config)).toEqual({ value: freshness(1, 48), hoursSincePeak: 0, hoursSincePublished: 1 })
+    expect(freshnessFactor(old, 900, [], config)).toEqual({ value: freshness(96, 48), hoursSincePeak: 0, hoursSincePublished: 96 })
+    // The topic's peak still counts when it is the older of the two.
+    const earlier = { value: 5_000, at: T0 - 10 * HOUR, id: "a" }
+    expect(freshnessFactor(young, 900, [earlier], config).value).toBe(freshness(40, 48))
   })
 
   it("a calendar signal peaks on its date: fresh before, fading after", () => {
@@ -334,11 +344,11 @@ const runScorer = (batches: ReadonlyArray<ReadonlyArray<ScoringInput>>) =>
   Effect.runPromise(
     Effect.gen(function* () {
       const scorer = makeScorer(config)
-      const ideas = makeMemoryIndex()
+      const ideas = makeIndex()
       const out: Array<ScoredSignal & { readonly late: boolean }> = []
       for (const b of batches) {
-        const batch = yield* scorer.score(b).pipe(Effect.provideService(IdeaIndex, ideas.index))
-        ideas.add(batch.signals.filter((s) => !s.mergeInto).map((s) => ({ ideaId: s.ideaId, at: s.at, embedding: s.embedding })))
+        const batch = yield* scorer.score(b).pipe(Effect.provideService(VectorIndex, ideas))
+        yield* ideas.add(batch.signals.filter((s) => !s.mergeInto).map((s) => ({ ideaId: s.ideaId, at: s.at, embedding: s.embedding })))
         const late = yield* scorer.late(batch)
         out.push(...batch.signals.map((s, i) => ({ ...s, late: late[i]! })))
       }
@@ -380,7 +390,7 @@ describe("scorer", () => {
       Effect.gen(function* () {
         const scorer = makeScorer(config)
         for (const b of chunks(inputs, 20)) yield* scorer.score(b)
-      }).pipe(Effect.provideService(IdeaIndex, makeMemoryIndex().index), Effect.provide(Layer.merge(layerMemory(uniqueName("sc")), counting)))
+      }).pipe(Effect.provideService(VectorIndex, makeIndex()), Effect.provide(Layer.merge(layerMemory(uniqueName("sc")), counting)))
     )
     expect(calls).toBe(1 + 3)
   })

@@ -104,7 +104,11 @@ describe("migrations", () => {
                          where attrelid = 'ideas'::regclass and attname = 'embedding'`
           )
           expect(column?.["type"]).toBe(`vector(${DIM})`)
-          const [index] = yield* attempt("read", () => client`select indexdef from pg_indexes where indexname = 'ideas_embedding_hnsw_idx'`)
+          // The HNSW index belongs to the pgvector vector-index layer (0008 drops it; the layer creates it at start).
+          const hnsw = () => attempt("read", () => client`select indexdef from pg_indexes where indexname = 'ideas_embedding_hnsw_idx'`)
+          expect(yield* hnsw()).toHaveLength(0)
+          yield* attempt("create", () => client`create index if not exists ideas_embedding_hnsw_idx on ideas using hnsw (embedding vector_cosine_ops)`)
+          const [index] = yield* hnsw()
           expect(index?.["indexdef"]).toContain("USING hnsw (embedding vector_cosine_ops)")
         }),
       60_000
@@ -231,6 +235,7 @@ describe("Store on embedded PGlite", () => {
           expect(nearest[0]?.["id"]).toBe(ideas[2]!.id)
           expect(nearest).toHaveLength(2)
           // The planner can use the HNSW index for that query (forced, since the table is tiny).
+          yield* store.ensureEmbeddingIndex()
           const plan = yield* attempt("explain", () =>
             client.begin(async (tx) => {
               await tx`set local enable_seqscan = off`

@@ -23,7 +23,8 @@ import { FACTOR_NAMES, type Signal, Weights } from "../schemas.ts"
 import { combine, ScoringConfig } from "../scoring/scorer.ts"
 import { Store } from "../store/store.ts"
 import { DEFAULT_WEIGHTS } from "../store/weights.ts"
-import { type Cohort, type Evaluation, evaluateWeightSets, type EvaluatedItem, feedbackOutcome, type SetResult, youtubeOutcome } from "./evaluate.ts"
+import { baselineScores } from "./baselines.ts"
+import { type BaselineResult, type Cohort, type Evaluation, evaluateWeightSets, type EvaluatedItem, feedbackOutcome, type SetResult, youtubeOutcome } from "./evaluate.ts"
 import { fromArchive, fromFile, fromStream } from "./inputs.ts"
 import type { RankingMetrics } from "./metrics.ts"
 import { replay, type ReplayedItem } from "./rescore.ts"
@@ -186,7 +187,17 @@ export const renderTable = (report: BacktestReport): string => {
     fixed(s.validation.precision),
     fixed(s.validation.spearman)
   ]
-  const rows = [head, ...e.sets.map(line)]
+  const baselineLine = (b: BaselineResult) => [
+    b.name,
+    ...FACTOR_NAMES.map(() => "-"),
+    fixed(b.train.ndcg),
+    fixed(b.train.precision),
+    fixed(b.train.spearman),
+    fixed(b.validation.ndcg),
+    fixed(b.validation.precision),
+    fixed(b.validation.spearman)
+  ]
+  const rows = [head, ...e.sets.map(line), ...e.baselines.map(baselineLine)]
   const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   const m = (x: RankingMetrics) => `${x.items} signals in ${x.cohorts} cohort${x.cohorts === 1 ? "" : "s"}`
   return [
@@ -196,6 +207,11 @@ export const renderTable = (report: BacktestReport): string => {
     row(rows[0]!, widths),
     ...rows.slice(1).map((r) => row(r, widths)),
     "",
+    ...e.baselines.map((b) => {
+      const ahead = (x: number | null, y: number | null) => x !== null && (y === null || x > y)
+      const both = ahead(e.current.validation.ndcg, b.validation.ndcg) && ahead(e.current.validation.spearman, b.validation.spearman)
+      return `vs ${b.name} on validation: the current weights ${both ? "are ahead in both" : "are NOT ahead in both"} NDCG@${k} and rho`
+    }),
     `winner on train: ${e.winner.name}; validation NDCG@${k} ${fixed(e.winner.validation.ndcg)} vs current ${fixed(e.current.validation.ndcg)}: ${e.beatsCurrent ? "beats" : "does not beat"} the current weights`,
     report.promotion
   ].join("\n")
@@ -228,7 +244,7 @@ const outLine = (item: ReplayedItem, sets: ReadonlyArray<SetResult>, outcome: nu
     id: item.key,
     ideaId: item.ideaId,
     eventTime: new Date(item.at).toISOString(),
-    scores: Object.fromEntries(sets.map((s) => [s.name, combine(item.factors, s.weights)])),
+    scores: { ...Object.fromEntries(sets.map((s) => [s.name, combine(item.factors, s.weights)])), ...baselineScores(item.signal) },
     factors: item.factors,
     details: item.details,
     mergedInto: item.mergeInto?.ideaId ?? null,
@@ -287,7 +303,7 @@ export const runBacktest = (args: BacktestArgs, options: BacktestOptions) =>
     }
     const outcomes = replayed.items.map(outcomeOf)
     const evaluated: Array<EvaluatedItem> = replayed.items.flatMap((i, n) =>
-      i.mergeInto === undefined && outcomes[n] !== undefined ? [{ id: i.key, at: i.at, factors: i.factors, outcome: outcomes[n]! }] : []
+      i.mergeInto === undefined && outcomes[n] !== undefined ? [{ id: i.key, at: i.at, factors: i.factors, outcome: outcomes[n]!, baselines: baselineScores(i.signal) }] : []
     )
 
     const current = yield* store.currentWeights()

@@ -36,6 +36,8 @@ export interface EvaluatedItem {
   readonly at: number
   readonly factors: Factors
   readonly outcome: number
+  /** Each naive baseline's score of the signal (baselines.ts), by name. */
+  readonly baselines?: Readonly<Record<string, number>>
 }
 
 export interface WeightSet {
@@ -44,6 +46,13 @@ export interface WeightSet {
 }
 
 export interface SetResult extends WeightSet {
+  readonly train: RankingMetrics
+  readonly validation: RankingMetrics
+}
+
+/** A naive baseline measured on the same items and split as the weight sets. */
+export interface BaselineResult {
+  readonly name: string
   readonly train: RankingMetrics
   readonly validation: RankingMetrics
 }
@@ -64,6 +73,8 @@ export interface EvaluateOptions {
 export interface Evaluation {
   readonly splitAt: string | null
   readonly sets: ReadonlyArray<SetResult>
+  /** The naive baselines (views/hour, raw engagement): the default must beat them on validation. */
+  readonly baselines: ReadonlyArray<BaselineResult>
   /** The best set on the training part: the search's result, or the best candidate without a search. */
   readonly winner: SetResult
   readonly current: SetResult
@@ -84,6 +95,9 @@ const cohortsOf = (items: ReadonlyArray<EvaluatedItem>, cohort: Cohort): Readonl
 
 const rankedWith = (cohorts: ReadonlyArray<ReadonlyArray<EvaluatedItem>>, weights: Weights): ReadonlyArray<ReadonlyArray<Ranked>> =>
   cohorts.map((c) => c.map((i) => ({ id: i.id, score: combine(i.factors, weights), outcome: i.outcome })))
+
+const rankedBy = (cohorts: ReadonlyArray<ReadonlyArray<EvaluatedItem>>, baseline: string): ReadonlyArray<ReadonlyArray<Ranked>> =>
+  cohorts.map((c) => c.map((i) => ({ id: i.id, score: i.baselines?.[baseline] ?? 0, outcome: i.outcome })))
 
 const sameWeights = (a: Weights, b: Weights) => FACTOR_NAMES.every((f: FactorName) => a[f] === b[f])
 
@@ -123,9 +137,15 @@ export const evaluateWeightSets = (items: ReadonlyArray<EvaluatedItem>, options:
     winner = results.reduce((a, b) => ((b.train.ndcg ?? -Infinity) > (a.train.ndcg ?? -Infinity) ? b : a))
   }
   const current = results[0]!
+  const baselineNames = [...new Set(items.flatMap((i) => Object.keys(i.baselines ?? {})))]
   return {
     splitAt: cutoff === undefined ? null : new Date(cutoff).toISOString(),
     sets: results,
+    baselines: baselineNames.map((name) => ({
+      name,
+      train: evaluate(rankedBy(train, name), options.k),
+      validation: evaluate(rankedBy(validation, name), options.k)
+    })),
     winner,
     current,
     beatsCurrent: (winner.validation.ndcg ?? -Infinity) > (current.validation.ndcg ?? -Infinity),

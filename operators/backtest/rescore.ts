@@ -18,7 +18,7 @@ import { ideaIdOf } from "../ids.ts"
 import { normalizeSignal } from "../ingest/normalize.ts"
 import type { Outcome } from "../sources/recordings.ts"
 import { Signal } from "../schemas.ts"
-import { IdeaIndex, makeMemoryIndex } from "../scoring/ideaIndex.ts"
+import { makeMemory as makeIndex, VectorIndex } from "../scoring/vectorIndex.ts"
 import { makeScorer, type ScoredSignal, type ScoringConfig, type ScoringInput } from "../scoring/scorer.ts"
 import { makeMemory as makeState, ScoringState } from "../scoring/state.ts"
 
@@ -67,7 +67,7 @@ export const replay = (records: ReadonlyArray<RecordedItem>, options: ReplayOpti
     const keys = makeKeys("replay")
     const state = makeState(keys)
     const bloom = makeBloom(keys)
-    const ideas = makeMemoryIndex()
+    const ideas = makeIndex()
     const items: Array<ReplayedItem> = []
     let duplicates = 0
     let unusable = 0
@@ -109,8 +109,8 @@ export const replay = (records: ReadonlyArray<RecordedItem>, options: ReplayOpti
       }
       const batch = yield* scorer
         .score(inputs)
-        .pipe(Effect.provideService(ScoringState, state), Effect.provideService(IdeaIndex, ideas.index))
-      ideas.add(batch.signals.filter((s) => s.mergeInto === undefined).map((s) => ({ ideaId: s.ideaId, at: s.at, embedding: s.embedding })))
+        .pipe(Effect.provideService(ScoringState, state), Effect.provideService(VectorIndex, ideas))
+      yield* ideas.add(batch.signals.filter((s) => s.mergeInto === undefined).map((s) => ({ ideaId: s.ideaId, at: s.at, embedding: s.embedding })))
       const late = yield* scorer.late(batch).pipe(Effect.provideService(ScoringState, state))
       batch.signals.forEach((s, i) => {
         const { key, outcome } = sources[i]!

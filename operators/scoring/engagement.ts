@@ -43,14 +43,20 @@ const MAD_TO_SIGMA = 1.4826
 /** A floor on the spread (log scale) so a baseline of identical values does not explode z. */
 const MIN_SIGMA = 0.05
 
+/** When the item was published at its source (`metadata.publishedAt`, ms), if the source says. */
+export const publishedAt = (signal: Signal): number | undefined => {
+  const published = Date.parse(String(signal.metadata["publishedAt"] ?? ""))
+  return Number.isNaN(published) ? undefined : published
+}
+
 /** Engagement per minute, or undefined when the source reports no engagement figure. */
 export const engagementRate = (signal: Signal): number | undefined => {
   const e = signal.engagement
   if (e.likes === undefined && e.comments === undefined && e.views === undefined && e.score === undefined) return undefined
   const total = (e.likes ?? 0) + (e.comments ?? 0) + (e.views ?? 0) + Math.max(0, e.score ?? 0)
   const captured = Date.parse(signal.capturedAt)
-  const published = Date.parse(String(signal.metadata["publishedAt"] ?? ""))
-  const minutes = Number.isNaN(published) ? 1 : Math.max(1, (captured - published) / 60_000)
+  const published = publishedAt(signal)
+  const minutes = published === undefined ? 1 : Math.max(1, (captured - published) / 60_000)
   return total / minutes
 }
 

@@ -1,5 +1,6 @@
 /**
- * Freshness: sigmoid(decay(hours since the peak of the signal's topic)).
+ * Freshness: sigmoid(decay(age)), the age being the longer of the hours since the peak of
+ * the signal's topic and the hours since the item itself was published.
  *
  * A topic is a source's key phrase or tag ("youtube/thanksgiving"): every signal with an
  * engagement rate records (rate, event time) under each of its topics, per day bucket, as
@@ -8,12 +9,18 @@
  * it stale, a topic at its highest so far makes it fresh. A calendar signal peaks on its
  * `eventDate`, so it stays fresh until the occasion and fades after it.
  *
+ * The item's own age counts too (`metadata.publishedAt`, when the source gives it): a video
+ * published ten days ago is not fresh because its topic peaks today. On the YouTube trending
+ * slice this is what made freshness worth its weight (see the README's backtest section):
+ * the topic peak alone is 0 hours for most signals (each is its topic's highest so far).
+ *
  * Mapped to 0..1 by 2 / (1 + e^(ln 3 * h / halfLife)): 1 at the peak, 0.5 one half-life
  * later, a logistic tail after (never negative, never above 1).
  */
 import { Schema } from "effect"
 import { keyPhraseOf } from "../ids.ts"
 import type { Signal } from "../schemas.ts"
+import { publishedAt } from "./engagement.ts"
 import { bucketOf, type Cell, type MaxRecord, type Write } from "./state.ts"
 import type { ClosedWindow } from "./window.ts"
 
@@ -54,6 +61,8 @@ export const peakRead = (signal: Signal, window: ClosedWindow, config: Freshness
 export interface FreshnessValue {
   readonly value: number
   readonly hoursSincePeak: number
+  /** Absent when the source gives no publication time. */
+  readonly hoursSincePublished?: number
 }
 
 export const freshnessFactor = (
@@ -74,5 +83,8 @@ export const freshnessFactor = (
     }
   }
   const hoursSincePeak = Math.max(0, at - peakAt) / HOUR
-  return { value: freshness(hoursSincePeak, config.halfLifeHours), hoursSincePeak }
+  const published = publishedAt(signal)
+  if (published === undefined) return { value: freshness(hoursSincePeak, config.halfLifeHours), hoursSincePeak }
+  const hoursSincePublished = Math.max(0, at - published) / HOUR
+  return { value: freshness(Math.max(hoursSincePeak, hoursSincePublished), config.halfLifeHours), hoursSincePeak, hoursSincePublished }
 }

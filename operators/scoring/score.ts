@@ -14,16 +14,19 @@
  * beyond it is counted in `desainz_score_late_signals_total`: with that at 0, every signal
  * was scored against complete history.
  */
-import { Clock, Duration, Effect, Schema } from "effect"
+import { Clock, Duration, Effect, Option, Schema } from "effect"
 import { Metrics } from "../../runtime/metrics.ts"
 import { batch, decodeConfig, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
 import { ideaIdOf, keyPhraseOf, signalIdOf } from "../ids.ts"
 import { contentHash } from "../ingest/normalize.ts"
 import type { Idea, Signal, Weights } from "../schemas.ts"
-import { fromStore, IdeaIndex } from "./ideaIndex.ts"
 import { combine, makeScorer, ScoringConfig, type ScoredSignal } from "./scorer.ts"
+import { makePgvector, VectorIndex, type VectorIndexShape } from "./vectorIndex.ts"
+import { closedWindow } from "./window.ts"
 import { DurationString } from "../sources/http.ts"
-import { Store } from "../store/store.ts"
+import { Store, type StoreService } from "../store/store.ts"
+import { cosine } from "./embedder.ts"
+import { DAY } from "./state.ts"
 
 export const ScoreConfig = Schema.Struct({
   scoring: Schema.optionalWith(ScoringConfig, { default: () => Schema.decodeUnknownSync(ScoringConfig)({}) }),
@@ -49,6 +52,33 @@ export const ideaOf = (s: ScoredSignal, weights: { readonly version: number; rea
   }
 }
 
+/**
+ * A late signal arrived after another batch read past it: an idea made by that batch may be
+ * a near-duplicate it would have merged into, had the late signal's idea been there. Those
+ * ideas are merged into it now (`absorbIdea`), so a crash and a redelivery leave the same
+ * ideas as an undisturbed run. Returns ideas absorbed.
+ */
+const mergeLate = (late: ReadonlyArray<ScoredSignal>, index: VectorIndexShape, store: StoreService, config: ScoringConfig) =>
+  Effect.gen(function* () {
+    const latenessMs = Duration.toMillis(Duration.decode(config.allowedLateness))
+    const span = config.novelty.neighbourDays * DAY
+    const older = late.filter((s) => s.mergeInto === undefined)
+    // Later ideas whose closed window [horizon - span, horizon) holds the late signal's event time.
+    const found = yield* index.nearest(
+      older.map((s) => ({ embedding: s.embedding, from: s.at, to: s.at + span + latenessMs + DAY, excludeId: s.ideaId, limit: config.novelty.neighbours }))
+    )
+    let absorbed = 0
+    for (const [k, s] of older.entries()) {
+      for (const later of found[k]!) {
+        const { horizon } = closedWindow(later.at, latenessMs)
+        const similarity = cosine(s.embedding, later.embedding)
+        if (similarity < config.novelty.mergeThreshold || s.at >= horizon || s.at < horizon - span) continue
+        if (yield* store.absorbIdea({ ideaId: later.ideaId, into: s.ideaId, similarity, eventAt: new Date(later.at) })) absorbed++
+      }
+    }
+    return absorbed
+  })
+
 export const score = (
   config: typeof ScoreConfig.Encoded,
   io: { readonly from: StreamDef<Signal>; readonly to: StreamDef<Idea> },
@@ -57,6 +87,7 @@ export const score = (
   const c = decodeConfig("score", ScoreConfig, config)
   const refreshMs = Duration.toMillis(Duration.decode(c.weightsRefresh))
   const scorer = makeScorer(c.scoring)
+  let pgvector: VectorIndexShape | undefined
   let current: { readonly version: number; readonly weights: Weights; readonly readAt: number } | undefined
   return batch({
     name: "score",
@@ -68,15 +99,18 @@ export const score = (
       Effect.gen(function* () {
         const store = yield* Store
         const metrics = yield* Metrics
+        const configured = yield* Effect.serviceOption(VectorIndex)
         const now = yield* Clock.currentTimeMillis
         if (current === undefined || now - current.readAt >= refreshMs) {
           const latest = yield* store.currentWeights()
           current = { version: latest.version, weights: latest.weights, readAt: now }
         }
         const weights = current
+        // The topology's VectorIndex, else pgvector through the store.
+        const index = Option.isSome(configured) ? configured.value : (pgvector ??= yield* makePgvector())
         const batch = yield* scorer
           .score(entries.map((e) => ({ id: e.correlationId, ideaId: ideaIdOf(e.correlationId), signal: e.data })))
-          .pipe(Effect.provideServiceEffect(IdeaIndex, fromStore))
+          .pipe(Effect.provideService(VectorIndex, index))
         const scored = batch.signals
         const ideas = scored.map((s) => (s.mergeInto === undefined ? ideaOf(s, weights) : undefined))
         yield* store.upsertIdeas(
@@ -114,9 +148,17 @@ export const score = (
                 ]
           )
         )
-        const late = (yield* scorer.late(batch)).filter(Boolean).length
-        if (late > 0) {
-          metrics.registry.counter("desainz_score_late_signals_total", "Signals whose state arrived after a scorer read past their event time").inc({ operator: "score" }, late)
+        yield* index.add(scored.filter((s) => s.mergeInto === undefined).map((s) => ({ ideaId: s.ideaId, at: s.at, embedding: s.embedding })))
+        const lateFlags = yield* scorer.late(batch)
+        const late = scored.filter((_, i) => lateFlags[i])
+        if (late.length > 0) {
+          metrics.registry.counter("desainz_score_late_signals_total", "Signals whose state arrived after a scorer read past their event time").inc({ operator: "score" }, late.length)
+          const absorbed = yield* mergeLate(late, index, store, c.scoring)
+          if (absorbed > 0) {
+            metrics.registry
+              .counter("desainz_score_late_merges_total", "Ideas merged afterwards into an older near-duplicate that arrived late")
+              .inc({ operator: "score" }, absorbed)
+          }
         }
         return ideas.map((idea) => (idea === undefined ? [] : [idea]))
       })

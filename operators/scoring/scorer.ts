@@ -27,7 +27,7 @@ import { DurationString } from "../sources/http.ts"
 import { CommunityFitConfig, communityFitFactor, membersOf, profileText } from "./communityFit.ts"
 import { baselineRead, EngagementConfig, engagementFactor, engagementRate, engagementWrites } from "./engagement.ts"
 import { FreshnessConfig, freshnessFactor, peakRead, peakWrites } from "./freshness.ts"
-import { IdeaIndex, type IndexedIdea } from "./ideaIndex.ts"
+import { type IndexedIdea, VectorIndex } from "./vectorIndex.ts"
 import { centroid, centroidRead, centroidWrites, NoveltyConfig, noveltyFactor } from "./novelty.ts"
 import { makeSeasonality, SeasonalityConfig } from "./seasonality.ts"
 import { type Cell, DAY, type MaxRecord, type Reads, ScoringState } from "./state.ts"
@@ -122,7 +122,7 @@ export const makeScorer = (config: ScoringConfig) => {
     Effect.gen(function* () {
       const embedder = yield* Embedder
       const state = yield* ScoringState
-      const index = yield* IdeaIndex
+      const index = yield* VectorIndex
       // The niche profiles are embedded once, by the first batch.
       profiles ??= yield* embedder.embed(config.communityFit.niches.map(profileText))
       const items = inputs
@@ -212,6 +212,7 @@ export const makeScorer = (config: ScoringConfig) => {
           ...(engagement.z !== undefined ? { engagementZ: engagement.z } : {}),
           baselineSize: reads[k]!.baseline.length,
           hoursSincePeak: freshness.hoursSincePeak,
+          ...(freshness.hoursSincePublished !== undefined ? { hoursSincePublished: freshness.hoursSincePublished } : {}),
           ...(novelty.centroidSimilarity !== undefined ? { centroidSimilarity: novelty.centroidSimilarity } : {}),
           ...(novelty.neighbourSimilarity !== undefined ? { neighbourSimilarity: novelty.neighbourSimilarity } : {}),
           ...(fit.nicheSimilarity !== undefined ? { nicheSimilarity: fit.nicheSimilarity } : {}),

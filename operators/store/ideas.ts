@@ -5,7 +5,7 @@
 import { Effect, Schema } from "effect"
 import { PermanentError } from "../../runtime/errors.ts"
 import { attempt, type SqlError } from "../../runtime/sql.ts"
-import { decodeRows, Finite, Instant, JsonObject, lastPerKey, validate, VectorText, vectorToSql, type Db } from "./db.ts"
+import { decodeRows, Finite, Instant, JsonObject, lastPerKey, validate, Vector, VectorText, vectorToSql, type Db } from "./db.ts"
 
 export const IdeaStatus = Schema.Literal("queued", "mocked", "live", "archived")
 export type IdeaStatus = typeof IdeaStatus.Type
@@ -19,7 +19,7 @@ export const IdeaRow = Schema.Struct({
   title: Schema.String,
   description: Schema.String,
   /** Must have EMBEDDING_DIM entries; the database refuses any other length. */
-  embedding: Schema.NullOr(Schema.Array(Finite)),
+  embedding: Schema.NullOr(Vector),
   score: Finite,
   /** The per-factor breakdown that produced `score`. */
   factors: JsonObject,
@@ -54,7 +54,7 @@ export type MergeRow = typeof MergeRow.Type
 
 /** One nearest-idea search: ideas with event time in [from, to), other than `excludeId`. */
 export const NeighbourQuery = Schema.Struct({
-  embedding: Schema.Array(Finite),
+  embedding: Vector,
   from: Instant,
   to: Instant,
   excludeId: Schema.UUID,
@@ -62,11 +62,21 @@ export const NeighbourQuery = Schema.Struct({
 })
 export type NeighbourQuery = typeof NeighbourQuery.Type
 
+export const AbsorbIdea = Schema.Struct({
+  /** The later idea, made without seeing the older one. */
+  ideaId: Schema.UUID,
+  /** The older idea it merges into. */
+  into: Schema.UUID,
+  similarity: Finite,
+  eventAt: Instant
+})
+export type AbsorbIdea = typeof AbsorbIdea.Type
+
 export const Neighbour = Schema.Struct({
   id: Schema.UUID,
   eventAt: Instant,
   /** As stored (float32 values). */
-  embedding: Schema.Array(Finite)
+  embedding: Vector
 })
 export type Neighbour = typeof Neighbour.Type
 
@@ -121,11 +131,26 @@ export interface IdeasStore {
   /** New merges, each bumping its idea's `merge_count` once; a known merge is skipped. Returns merges recorded. */
   readonly recordMerges: (rows: ReadonlyArray<MergeRow>) => Effect.Effect<number, SqlError>
   /**
-   * Per query, up to `limit` ideas nearest to its embedding (cosine distance, pgvector), in
-   * one statement. Exact within the window: the search scans the window's ideas rather
-   * than the approximate HNSW index, so every replica and replay gets the same answer.
+   * Merges an idea into an older near-duplicate found late (its signal arrived after the
+   * idea was made): records the merge (keyed by the absorbed idea's id, so a redelivery
+   * records it once), bumps the older idea's `merge_count`, and deletes the absorbed idea,
+   * or archives it when something already references it (artwork, listings, merges).
+   * False when the merge was already recorded or either idea is unknown.
    */
-  readonly nearestIdeas: (queries: ReadonlyArray<NeighbourQuery>) => Effect.Effect<ReadonlyArray<ReadonlyArray<Neighbour>>, SqlError>
+  readonly absorbIdea: (merge: AbsorbIdea) => Effect.Effect<boolean, SqlError>
+  /** Creates the HNSW index `nearestIdeas` searches, if missing (the pgvector layer does, at start). */
+  readonly ensureEmbeddingIndex: () => Effect.Effect<void, SqlError>
+  /**
+   * Per query, up to `limit` ideas nearest to its embedding (cosine distance, pgvector), in
+   * one statement over the HNSW index with `hnsw.ef_search` = `efSearch` and pgvector's
+   * iterative scan (the event-time window filters after the index search; the iterative
+   * scan keeps searching until `limit` rows pass it). Approximate: see the scoring bench's
+   * recall figure. Ties of distance are broken by id.
+   */
+  readonly nearestIdeas: (
+    queries: ReadonlyArray<NeighbourQuery>,
+    options?: { readonly efSearch?: number }
+  ) => Effect.Effect<ReadonlyArray<ReadonlyArray<Neighbour>>, SqlError>
 }
 
 export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): IdeasStore => {
@@ -258,13 +283,21 @@ export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): Ideas
       })
     )
 
-  const nearestIdeas: IdeasStore["nearestIdeas"] = (input) =>
+  const nearestIdeas: IdeasStore["nearestIdeas"] = (input, options) =>
     Effect.gen(function* () {
       const queries = yield* checkQueries(input)
       if (queries.length === 0) return []
+      const ef = options?.efSearch ?? 100
+      if (!Number.isInteger(ef) || ef < 1 || ef > 1000) {
+        return yield* new PermanentError({ message: `nearestIdeas: efSearch must be an integer in 1..1000, got ${ef}` })
+      }
       const rows = yield* attempt("find nearest ideas", () =>
-        sql`
-          -- materialized: parse each query vector once, not once per idea it is compared with
+        sql.begin(async (tx) => {
+          // set local: the settings end with this transaction, whoever uses the session next.
+          await tx.unsafe(`set local hnsw.ef_search = ${ef}`)
+          await tx.unsafe(`set local hnsw.iterative_scan = relaxed_order`)
+          return tx`
+          -- materialized: parse each query vector once
           with q as materialized (
             select ord::int as ord, vec::vector as vec, from_at, to_at, exclude_id, lim
             from unnest(${queries.map((q) => vectorToSql(q.embedding))}::text[],
@@ -279,12 +312,11 @@ export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): Ideas
             select i.id, i.event_at, i.embedding, i.embedding <=> q.vec as distance
             from ideas i
             where i.event_at >= q.from_at and i.event_at < q.to_at and i.id <> q.exclude_id and i.embedding is not null
-            -- "+ 0" keeps the planner off the HNSW index, which is approximate and filters after
-            -- the search: within an event-time window the exact scan is small and certain.
-            order by (i.embedding <=> q.vec) + 0, i.id
+            order by i.embedding <=> q.vec
             limit q.lim
           ) n
           order by q.ord, n.distance, n.id`
+        })
       )
       const found = yield* decodeNeighbours(rows)
       const out: Array<Array<Neighbour>> = queries.map(() => [])
@@ -292,5 +324,37 @@ export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): Ideas
       return out
     })
 
-  return { upsertIdeas, setIdeaStatus, setReviewStatus, listIdeas, ideaCards, recordMerges, nearestIdeas }
+  const absorbIdea: IdeasStore["absorbIdea"] = (input) =>
+    Effect.flatMap(validate(AbsorbIdea, "absorbIdea")(input), (m) =>
+      attempt("absorb idea", () =>
+        sql.begin(async (tx) => {
+          const added = await tx`
+            with added as (
+              insert into idea_merges (merged_id, idea_id, signal_id, similarity, event_at)
+              select l.id, o.id, l.signal_id, ${m.similarity}, ${m.eventAt.toISOString()}::timestamptz
+              from ideas l join ideas o on o.id = ${m.into}
+              where l.id = ${m.ideaId}
+              on conflict (merged_id) do nothing
+              returning idea_id
+            )
+            update ideas set merge_count = merge_count + 1, updated_at = now() from added where ideas.id = added.idea_id
+            returning ideas.id`
+          if (added.length === 0) return false
+          try {
+            await tx.savepoint((sp) => sp`delete from ideas where id = ${m.ideaId}`)
+          } catch {
+            // Referenced already (artwork, listings, merges into it): keep the row, out of the way.
+            await tx`update ideas set status = 'archived', updated_at = now() where id = ${m.ideaId}`
+          }
+          return true
+        })
+      )
+    )
+
+  const ensureEmbeddingIndex: IdeasStore["ensureEmbeddingIndex"] = () =>
+    attempt("create the ideas' HNSW index", () => sql`create index if not exists ideas_embedding_hnsw_idx on ideas using hnsw (embedding vector_cosine_ops)`).pipe(
+      Effect.asVoid
+    )
+
+  return { upsertIdeas, setIdeaStatus, setReviewStatus, listIdeas, ideaCards, recordMerges, absorbIdea, ensureEmbeddingIndex, nearestIdeas }
 }

@@ -1,0 +1,183 @@
+/**
+ * One contract for every VectorIndex layer: in-process, pgvector (PGlite with the HNSW
+ * index, through the store), Redis (a real redis-server) and Qdrant (the REST client against
+ * test/fakes/qdrant.ts, which speaks Qdrant's wire format; no real Qdrant runs here).
+ *
+ * The contract: a search returns ideas of its event-time window [from, to) only, never the
+ * excluded one, nearest first (ties by id), at most `limit`; adding an idea twice keeps one.
+ */
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Context, Effect, Layer, Redacted, Scope } from "effect"
+import { describe, expect, inject, it } from "vitest"
+import { prng } from "../operators/backtest/search.ts"
+import { deriveEventId } from "../runtime/envelope.ts"
+import { ideaIdOf, signalIdOf } from "../operators/ids.ts"
+import { cosine } from "../operators/scoring/embedder.ts"
+import { DAY } from "../operators/scoring/state.ts"
+import { classifyQdrantError, type IndexedIdea, layerMemory, layerPgvector, layerQdrant, layerRedis, VectorIndex, type VectorIndexShape } from "../operators/scoring/vectorIndex.ts"
+import { Store } from "../operators/store/store.ts"
+import { PermanentError, RetryableError } from "../runtime/errors.ts"
+import { migrate, Sql } from "../runtime/sql.ts"
+import { startQdrantFake } from "./fakes/qdrant.ts"
+import { uniqueName } from "./support/harness.ts"
+
+const DIM = 384
+const T0 = Date.parse("2026-03-01T00:00:00Z")
+
+const unit = (v: ReadonlyArray<number>) => {
+  const n = Math.sqrt(v.reduce((s, x) => s + x * x, 0))
+  return v.map((x) => Math.fround(x / n))
+}
+
+/** 60 ideas over 6 days: random directions, plus a few near-duplicates of the first ones. */
+const IDEAS: ReadonlyArray<IndexedIdea> = (() => {
+  const random = prng(3)
+  const out: Array<IndexedIdea> = []
+  for (let i = 0; i < 60; i++) {
+    const base = i % 10 === 9 ? out[i - 9]!.embedding : undefined
+    const embedding = unit(Array.from({ length: DIM }, (_, d) => (base?.[d] ?? 0) + (base ? 0.05 : 1) * (random() - 0.5)))
+    out.push({ ideaId: ideaIdOf(deriveEventId("vi", `idea-${i}`)), at: T0 + Math.floor((i / 60) * 6 * DAY), embedding })
+  }
+  return out
+})()
+
+/** What every layer must answer: the exact nearest of the window. */
+const expected = (query: ReadonlyArray<number>, from: number, to: number, excludeId: string, limit: number) =>
+  IDEAS.filter((i) => i.at >= from && i.at < to && i.ideaId !== excludeId)
+    .map((i) => ({ id: i.ideaId, similarity: cosine(query, i.embedding) }))
+    .sort((a, b) => b.similarity - a.similarity || (a.id < b.id ? -1 : 1))
+    .slice(0, limit)
+    .map((i) => i.id)
+
+interface LayerCase {
+  readonly name: string
+  /** The index, and how ideas get into it (the pgvector layer's ideas are the store's rows). */
+  readonly make: Effect.Effect<{ readonly index: VectorIndexShape; readonly insert: (ideas: ReadonlyArray<IndexedIdea>) => Effect.Effect<void, unknown> }, unknown, Scope.Scope>
+}
+
+const viaIndex = (layer: Layer.Layer<VectorIndex, unknown>) =>
+  Effect.map(Layer.build(layer), (ctx) => {
+    const index = Context.get(ctx, VectorIndex)
+    return { index, insert: index.add }
+  })
+
+const pgvectorCase = Effect.gen(function* () {
+  const dir = yield* Effect.acquireRelease(
+    Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "desainz-vi-"))),
+    (d) => Effect.promise(() => fs.rm(d, { recursive: true, force: true }))
+  )
+  const ctx = yield* Layer.build(
+    layerPgvector(100).pipe(
+      Layer.provideMerge(Store.layer),
+      Layer.provideMerge(Layer.effectDiscard(migrate()).pipe(Layer.provideMerge(Sql.layerEmbedded({ dataDir: path.join(dir, "pg"), port: 0 }))))
+    )
+  )
+  const store = Context.get(ctx, Store)
+  return {
+    index: Context.get(ctx, VectorIndex),
+    insert: (ideas: ReadonlyArray<IndexedIdea>) =>
+      Effect.gen(function* () {
+        const rows = ideas.map((i) => ({ i, signalId: signalIdOf(i.ideaId.replaceAll("-", "")) }))
+        yield* store.upsertSignals(
+          rows.map(({ i, signalId }) => ({ id: signalId, content: i.ideaId, source: "test", capturedAt: new Date(i.at), metadata: {}, contentHash: i.ideaId.replaceAll("-", "") }))
+        )
+        yield* store.upsertIdeas(
+          rows.map(({ i, signalId }) => ({ id: i.ideaId, signalId, title: "t", description: "d", embedding: i.embedding, score: 0.5, factors: {}, weightsVersion: 1, eventAt: new Date(i.at) }))
+        )
+      })
+  }
+})
+
+const cases: ReadonlyArray<LayerCase> = [
+  { name: "memory", make: viaIndex(layerMemory) },
+  { name: "pgvector (PGlite, HNSW)", make: pgvectorCase },
+  { name: "redis", make: viaIndex(layerRedis({ url: Redacted.make(inject("redisUrl")), topology: uniqueName("vi") })) },
+  {
+    name: "qdrant (fake REST server)",
+    make: Effect.flatMap(startQdrantFake(), (fake) => viaIndex(layerQdrant({ url: fake.url, collection: uniqueName("ideas"), dimensions: DIM })))
+  }
+]
+
+describe.each(cases)("VectorIndex contract: $name", ({ make }) => {
+  it("returns the nearest ideas of the window only, without the excluded one, nearest first; adding twice keeps one", async () => {
+    const result = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { index, insert } = yield* make
+          expect(yield* index.nearest([])).toEqual([])
+          yield* insert(IDEAS.slice(0, 40))
+          yield* insert(IDEAS.slice(30)) // overlaps: 30..39 twice
+          const searches = [
+            // a near-duplicate's query: its original must come first
+            { embedding: IDEAS[19]!.embedding, from: T0 + DAY, to: T0 + 4 * DAY, excludeId: IDEAS[19]!.ideaId, limit: 5 },
+            { embedding: IDEAS[0]!.embedding, from: T0, to: T0 + 2 * DAY, excludeId: IDEAS[0]!.ideaId, limit: 3 },
+            { embedding: IDEAS[55]!.embedding, from: T0 + 3 * DAY, to: T0 + 6 * DAY, excludeId: "00000000-0000-4000-8000-000000000000", limit: 50 },
+            // an empty window
+            { embedding: IDEAS[5]!.embedding, from: T0 + 10 * DAY, to: T0 + 11 * DAY, excludeId: IDEAS[5]!.ideaId, limit: 5 }
+          ]
+          const found = yield* index.nearest(searches)
+          return { searches, found }
+        })
+      )
+    )
+    result.searches.forEach((s, k) => {
+      const got = result.found[k]!
+      expect(got.map((i) => i.ideaId)).toEqual(expected(s.embedding, s.from, s.to, s.excludeId, s.limit))
+      for (const idea of got) {
+        expect(idea.at).toBeGreaterThanOrEqual(s.from)
+        expect(idea.at).toBeLessThan(s.to)
+        const original = IDEAS.find((i) => i.ideaId === idea.ideaId)!
+        expect(idea.at).toBe(original.at)
+        expect(cosine(idea.embedding, original.embedding)).toBeGreaterThan(0.999999)
+      }
+    })
+    // The near-duplicate (idea 19 of idea 10) is found, with a cosine above a merge threshold of 0.9.
+    expect(result.found[0]![0]!.ideaId).toBe(IDEAS[10]!.ideaId)
+    expect(cosine(IDEAS[19]!.embedding, result.found[0]![0]!.embedding)).toBeGreaterThan(0.9)
+    expect(result.found[3]).toEqual([])
+  }, 120_000)
+})
+
+describe("Qdrant layer", () => {
+  it("creates the collection with the embedding size and cosine distance and an indexed event-time field, and refuses one of another size", async () => {
+    const out = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const fake = yield* startQdrantFake()
+          yield* Layer.build(layerQdrant({ url: fake.url, collection: "ideas", dimensions: DIM }))
+          const created = fake.collections.get("ideas")!
+          // A second start finds it and checks it; another size is a clear, permanent error.
+          yield* Layer.build(layerQdrant({ url: fake.url, collection: "ideas", dimensions: DIM }))
+          const refused = yield* Effect.flip(Layer.build(layerQdrant({ url: fake.url, collection: "ideas", dimensions: 8 })))
+          return { created: { size: created.size, distance: created.distance, schema: created.payloadSchema }, refused, requests: fake.requests.map((r) => `${r.method} ${r.path}`) }
+        })
+      )
+    )
+    expect(out.created).toEqual({ size: DIM, distance: "Cosine", schema: { at: { data_type: "integer" } } })
+    expect(out.refused).toBeInstanceOf(PermanentError)
+    expect(out.refused.message).toMatch(/384-dimensional Cosine.*8-dimensional/)
+    expect(out.requests.slice(0, 3)).toEqual(["GET /collections/ideas/exists", "PUT /collections/ideas", "PUT /collections/ideas/index"])
+  })
+
+  it("classifies failures: 5xx and 429 retryable, other 4xx permanent with Qdrant's reason", async () => {
+    const out = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const fake = yield* startQdrantFake()
+          const index = Context.get(yield* Layer.build(layerQdrant({ url: fake.url, collection: "c", dimensions: DIM })), VectorIndex)
+          const search = [{ embedding: IDEAS[0]!.embedding, from: 0, to: 1, excludeId: IDEAS[0]!.ideaId, limit: 1 }]
+          fake.inject(() => new Response(JSON.stringify({ status: { error: "Service internal error: boom" }, time: 0 }), { status: 500 }))
+          const busy = yield* Effect.flip(index.nearest(search))
+          const wrongDim = yield* Effect.flip(index.add([{ ideaId: IDEAS[0]!.ideaId, at: 0, embedding: [1, 0, 0] }]))
+          return { busy, wrongDim }
+        })
+      )
+    )
+    expect(out.busy).toBeInstanceOf(RetryableError)
+    expect(out.wrongDim).toBeInstanceOf(PermanentError)
+    expect(out.wrongDim.message).toMatch(/HTTP 400: Wrong input: Vector dimension error: expected dim: 384, got 3/)
+    expect(classifyQdrantError(new Error("ECONNREFUSED"), "search")).toBeInstanceOf(RetryableError)
+  })
+})
