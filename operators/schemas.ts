@@ -172,3 +172,14 @@ export const FeedbackEvent = Schema.Struct({
   payload: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 })
 export type FeedbackEvent = typeof FeedbackEvent.Type
+
+/** What the learner decided for one closed event-time day, on `weights.decisions`. */
+export const WeightsDecision = Schema.Struct({
+  /** The closed day (UTC, YYYY-MM-DD) whose feedback the run learned from. */
+  day: Schema.String,
+  items: Schema.Int,
+  /** The weight version promoted, or null with the reason why not. */
+  promotedVersion: Schema.NullOr(Schema.Int),
+  reason: Schema.String
+})
+export type WeightsDecision = typeof WeightsDecision.Type
