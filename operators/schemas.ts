@@ -183,3 +183,16 @@ export const WeightsDecision = Schema.Struct({
   reason: Schema.String
 })
 export type WeightsDecision = typeof WeightsDecision.Type
+
+/** An alert raised or resolved (SLA breach), on `alerts`. */
+export const AlertNotice = Schema.Struct({
+  name: Schema.String,
+  action: Schema.Literal("trigger", "resolve"),
+  summary: Schema.String,
+  value: Schema.NullOr(Schema.Number),
+  threshold: Schema.Number,
+  at: IsoTime,
+  /** Where it went: pagerduty, webhook (empty: only logged and recorded). */
+  sentTo: Schema.Array(Schema.String)
+})
+export type AlertNotice = typeof AlertNotice.Type
