@@ -156,7 +156,10 @@ export type Listing = typeof Listing.Type
 
 /** Marketplace performance or an A/B result, on `feedback.events`. */
 export const FeedbackEvent = Schema.Struct({
-  listingId: Schema.UUID,
+  /** Our listing; absent when the source only knows the marketplace's id (`externalId`). */
+  listingId: Schema.optional(Schema.UUID),
+  /** The marketplace's id of the listing (Etsy listing id, Printify product id): the store resolves it with `marketplace`. */
+  externalId: Schema.optional(Schema.NonEmptyString),
   ideaId: Schema.optional(Schema.UUID),
   kind: Schema.Literal("view", "click", "favorite", "add_to_cart", "sale", "ctr", "ab_result"),
   value: Schema.Number,

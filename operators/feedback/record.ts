@@ -30,7 +30,11 @@ export const recordFeedback = (io: { readonly from: StreamDef<FeedbackEvent> }, 
         const unknown = new Set(result.unknownListing)
         return entries.map((e) =>
           unknown.has(e.eventId)
-            ? entryFailure(new PermanentError({ message: `feedback ${e.data.kind} on listing ${e.data.listingId}: no such listing in the store` }))
+            ? entryFailure(
+                new PermanentError({
+                  message: `feedback ${e.data.kind} on listing ${e.data.listingId ?? `${e.data.marketplace ?? "?"} ${e.data.externalId ?? "(no id)"}`}: no such listing in the store`
+                })
+              )
             : []
         )
       })

@@ -30,7 +30,7 @@ export interface RecordResult {
   readonly inserted: number
   /** Known ids, unchanged or older counter readings: nothing to write. */
   readonly unchanged: number
-  /** Event ids whose listing the store does not know. */
+  /** Event ids whose listing the store does not know (by id, or by marketplace and external id). */
   readonly unknownListing: ReadonlyArray<string>
 }
 
@@ -127,18 +127,26 @@ export const makeFeedbackStore = ({ sql, json, batched }: Db): FeedbackStore => 
     Effect.flatMap(checkReceived(input), (received) =>
       attempt("record feedback", () =>
         sql.begin(async (tx) => {
-          const listingIds = [...new Set(received.map((r) => r.event.listingId))]
-          const known = await tx<Array<{ id: string; ideaId: string; signalId: string; marketplace: string }>>`
-            select l.id, l.idea_id as "ideaId", i.signal_id as "signalId", l.marketplace
-            from listings l join ideas i on i.id = l.idea_id where l.id = any(${listingIds}::uuid[])`
+          type Known = { id: string; ideaId: string; signalId: string; marketplace: string; externalId: string | null }
+          const listingIds = [...new Set(received.flatMap((r) => (r.event.listingId === undefined ? [] : [r.event.listingId])))]
+          const external = received.flatMap((r) =>
+            r.event.listingId === undefined && r.event.externalId !== undefined && r.event.marketplace !== undefined ? [`${r.event.marketplace}\u001f${r.event.externalId}`] : []
+          )
+          const known = await tx<Array<Known>>`
+            select l.id, l.idea_id as "ideaId", i.signal_id as "signalId", l.marketplace, l.external_id as "externalId"
+            from listings l join ideas i on i.id = l.idea_id
+            where l.id = any(${listingIds}::uuid[]) or (l.marketplace || chr(31) || l.external_id) = any(${[...new Set(external)]}::text[])`
           const byId = new Map(known.map((k) => [k.id, k]))
+          const byExternal = new Map(known.map((k) => [`${k.marketplace}\u001f${k.externalId}`, k]))
+          const listingOf = (e: FeedbackEvent) =>
+            e.listingId !== undefined ? byId.get(e.listingId) : byExternal.get(`${e.marketplace}\u001f${e.externalId}`)
           let inserted = 0
           let unchanged = 0
           const unknownListing: Array<string> = []
           // Counter readings in event-time order, so a batch holding two readings differences both.
           const ordered = [...received].sort((a, b) => Date.parse(a.event.occurredAt) - Date.parse(b.event.occurredAt))
           for (const { id, event } of ordered) {
-            const listing = byId.get(event.listingId)
+            const listing = listingOf(event)
             if (listing === undefined) {
               unknownListing.push(id)
               continue
