@@ -227,7 +227,8 @@ export const newExperiment = (input: {
   threshold: input.threshold ?? 0.95,
   horizonDays: input.horizonDays ?? 14,
   periodHours: input.periodHours ?? 24,
-  seed: seedOf(input.listingId, input.name),
+  // A 31-bit seed: the column is a Postgres integer.
+  seed: seedOf(input.listingId, input.name) >>> 1,
   status: "running",
   startedAt: new Date(input.now),
   endedAt: null,
