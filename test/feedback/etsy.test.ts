@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { describe, expect, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
 import { etsyFeedback, rankListingImage } from "../../operators/feedback/etsy.ts"
+import { newExperiment, showOnEtsy, stepExperiment } from "../../operators/feedback/experiments.ts"
 import { recordFeedback } from "../../operators/feedback/record.ts"
 import { Credentials } from "../../operators/marketplaces/credentials.ts"
 import { Etsy } from "../../operators/marketplaces/etsy.ts"
@@ -152,6 +153,36 @@ describe("etsy feedback", () => {
         expect(fake.state.images.get(900000001)!.sort((a, b) => a.rank - b.rank).map((i) => i.listing_image_id)).toEqual([13, 11, 12])
         const missing = yield* failure(rankListingImage("900000001", "99", 1).pipe(Effect.provide(apiLayer(fake))))
         expect(Http.httpFailure(missing)?.status).toBe(404)
+      })
+    )
+  })
+
+  layer(Layer.merge(storeLayer, runtimeLayer), { timeout: "120 seconds", excludeTestServices: true })((it) => {
+    it.scoped("an A/B step shows the picked variant by making its image the listing's first", () =>
+      Effect.gen(function* () {
+        const store = yield* Store
+        const fake = yield* startEtsyFake({ limitPerSecond: 1_000 })
+        fake.showListings([listing(900000007, 0, 0)])
+        const image = (id: number, rank: number) => ({ listing_image_id: id, listing_id: 900000007, rank, alt_text: null, sha256: "", bytes: 1, content_type: "image/jpeg" })
+        fake.state.images.set(900000007, [image(21, 1), image(22, 2)])
+        const seeded = yield* seedListings(store, "etsy", ["900000007"])
+        const t0 = Date.parse("2026-01-01T00:00:00Z")
+        const experiment = newExperiment({
+          listingId: seeded.get("900000007")!.listingId,
+          name: "primary image",
+          metric: "ctr",
+          variants: [{ key: "black", label: "black", imageId: "21" }, { key: "white", label: "white", imageId: "22" }],
+          periodHours: 24,
+          now: t0
+        })
+        yield* store.createExperiment(experiment, { startsAt: new Date(t0), variant: "black" })
+        const outcome = yield* stepExperiment(experiment, t0 + 24 * 3_600_000, showOnEtsy).pipe(Effect.provide(apiLayer(fake)))
+        expect(outcome._tag).toBe("Next")
+        const shown = outcome._tag === "Next" ? outcome.variant : undefined
+        const first = fake.state.images.get(900000007)!.find((i) => i.rank === 1)!
+        expect(String(first.listing_image_id)).toBe(shown?.imageId)
+        const rerank = fake.requests.filter((r) => r.method === "POST" && r.path.endsWith("/listings/900000007/images"))
+        expect(rerank).toHaveLength(1)
       })
     )
   })
