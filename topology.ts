@@ -5,6 +5,7 @@
  */
 import { Layer } from "effect"
 import { ideasApi } from "./operators/api/ideas.ts"
+import { listingsApi } from "./operators/api/listings.ts"
 import { dedupe } from "./operators/ingest/dedupe.ts"
 import { enrich } from "./operators/ingest/enrich.ts"
 import { generate } from "./operators/artwork/generate.ts"
@@ -19,6 +20,7 @@ import { printify } from "./operators/publishers/printify.ts"
 import { publish } from "./operators/publishers/publish.ts"
 import { redbubble } from "./operators/publishers/redbubble.ts"
 import { Credentials } from "./operators/marketplaces/credentials.ts"
+import { etsyCommand } from "./operators/marketplaces/etsyConnect.ts"
 import * as Http from "./runtime/httpClient.ts"
 import { review } from "./operators/listing/review.ts"
 import { AlertNotice, Artwork, FeedbackEvent, GenerationRequest, Idea, Listing, MockupSet, Signal, WeightsDecision } from "./operators/schemas.ts"
@@ -164,12 +166,13 @@ export default topology({
       Layer.provide(Layer.mergeAll(Http.layer, Credentials.layerConfig.pipe(Layer.provide(SERVICES)), SERVICES))
     )
   ),
-  api: [ideasApi({ approved: listingsApproved }), feedbackApi({ events: feedbackEvents })],
+  api: [ideasApi({ approved: listingsApproved }), listingsApi(), feedbackApi({ events: feedbackEvents })],
   commands: {
     "feedback-import": feedbackImportCommand,
     backtest: backtestCommand(
       { topology: NAME, input: signalsEnriched, scoring, dedupe: dedupeConfig },
       Layer.merge(services(NAME), Embeddings.layerConfig)
-    )
+    ),
+    etsy: etsyCommand(Layer.merge(Http.layer, Credentials.layerConfig.pipe(Layer.provide(services(NAME)))))
   }
 })

@@ -1,6 +1,8 @@
 /**
- * The runtime bench's topology: three pass-through stages on Redis,
+ * The runtime bench's topology: three stages on Redis,
  *   bench.in -> s1 -> bench.a -> s2 -> bench.b -> s3 -> bench.out
+ * that pass each message through unchanged, or (`BENCH_TRANSFORM=1`) each set its
+ * `source` field to the stage's name, so every stage decodes and encodes the payload.
  * each run as its own process (`desainz worker --topology bench/passthrough.topology.ts --only s1`).
  * The bench driver XADDs envelopes to `bench.in` itself; `feed` only exists because a
  * topology must say who writes every stream it reads, and is never run.
@@ -64,13 +66,17 @@ const a = stream(STREAMS.a, BenchMessage)
 const b = stream(STREAMS.b, BenchMessage)
 const output = stream(STREAMS.output, BenchMessage)
 
+const transforming = process.env["BENCH_TRANSFORM"] === "1"
+/** The stage's work: nothing, or one changed field (a new object, so it is serialized again). */
+const stage = (name: string) => (m: BenchMessage) => Effect.succeed(transforming ? { ...m, source: name } : m)
+
 export default topology({
   name: TOPOLOGY_NAME,
   nodes: [
     source({ name: "feed", to: input, every: "1 hour", poll: Effect.succeed({ emissions: [], done: true }) }),
-    map({ name: "s1", from: input, to: a, settings, run: (m) => Effect.succeed(m) }),
-    map({ name: "s2", from: a, to: b, settings, run: (m) => Effect.succeed(m) }),
-    map({ name: "s3", from: b, to: output, settings, run: (m) => Effect.succeed(m) })
+    map({ name: "s1", from: input, to: a, settings, run: stage("s1") }),
+    map({ name: "s2", from: a, to: b, settings, run: stage("s2") }),
+    map({ name: "s3", from: b, to: output, settings, run: stage("s3") })
   ],
   services: Layer.empty
 })

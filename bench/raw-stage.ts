@@ -1,18 +1,19 @@
 /**
- * The baseline of the runtime bench: one pass-through stage as a hand-written ioredis
- * loop, what a competent engineer writes without a framework:
+ * The baseline of the runtime bench: one stage as a hand-written ioredis loop, what a
+ * competent engineer writes without a framework, pipelined as the runtime is: each round
+ * trip commits the previous batch and reads the next,
  *
- *   XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS in >   ->   MULTI, XADD out (each), XACK in, EXEC
+ *   MULTI, XADD out (each), XACK in, EXEC, XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS in >
  *
- * sequentially, one connection, same batch size as the runtime, same envelope fields.
- * The payload is parsed and serialized again (`--mode json`, the default), as any stage
- * that looks at its data must; `--mode copy` forwards the fields untouched (the floor).
- * It does not validate a schema, derive event ids, keep metrics, check backpressure or
- * handle retries: that is the framework's work being priced. `--pipelined` sends each
- * commit in one round trip with the next read, as the runtime's worker loop does.
+ * one connection, same batch size as the runtime, same envelope fields. `--mode copy`
+ * forwards the fields untouched (the pass-through case: neither side serializes again);
+ * `--mode transform` parses the payload, sets its `source` to the stage's name and
+ * serializes it again, as the runtime's transforming stages do. It does not validate a
+ * schema, derive event ids, keep metrics, check backpressure or handle retries: that is
+ * the framework's work being priced.
  *
  *   node --import tsx bench/raw-stage.ts --url redis://... --in K --out K --group g
- *        [--batch 100] [--block 1000] [--mode json|copy] [--pipelined]
+ *        [--batch 100] [--block 1000] [--mode copy|transform]
  *
  * SIGTERM: stop reading, commit the batch in hand, exit 0.
  */
@@ -28,8 +29,7 @@ const { values } = parseArgs({
     consumer: { type: "string", default: `raw-${process.pid}` },
     batch: { type: "string", default: "100" },
     block: { type: "string", default: "1000" },
-    mode: { type: "string", default: "json" },
-    pipelined: { type: "boolean", default: false }
+    mode: { type: "string", default: "copy" }
   },
   strict: true
 })
@@ -49,8 +49,11 @@ const group = required("group", values.group)
 const consumer = values.consumer
 const batch = Number(values.batch)
 const block = Number(values.block)
+if (values.mode !== "copy" && values.mode !== "transform") {
+  process.stderr.write(`raw-stage: --mode must be copy or transform, got "${values.mode}"\n`)
+  process.exit(2)
+}
 const copy = values.mode === "copy"
-const pipelined = values.pipelined
 
 type ReadReply = Array<[string, Array<[string, Array<string>]>]> | null
 
@@ -76,14 +79,9 @@ const transform = (flat: ReadonlyArray<string>): Array<string> => {
   const fields = flat.slice()
   for (let i = 0; i + 1 < fields.length; i += 2) {
     if (fields[i] === "source") fields[i + 1] = group
-    else if (fields[i] === "data") fields[i + 1] = JSON.stringify(JSON.parse(fields[i + 1]!))
+    else if (fields[i] === "data") fields[i + 1] = JSON.stringify({ ...JSON.parse(fields[i + 1]!), source: group })
   }
   return fields
-}
-
-const failedReply = (results: Array<[Error | null, unknown]> | null): Error | undefined => {
-  if (results === null) return new Error("EXEC aborted")
-  return results.find(([error]) => error !== null)?.[0] ?? undefined
 }
 
 // First our own pending entries (a restart under the same name), then new ones.
@@ -98,41 +96,29 @@ const entriesOf = (reply: ReadReply): Array<[string, Array<string>]> => {
   return entries
 }
 
-if (!pipelined) {
-  while (!stopping) {
-    const entries = entriesOf((await redis.call("XREADGROUP", ...readArgs())) as ReadReply)
-    if (entries.length === 0) continue
-    const tx = redis.multi()
-    for (const [, flat] of entries) tx.xadd(output, "*", ...transform(flat))
-    tx.xack(input, group, ...entries.map(([id]) => id))
-    const failed = failedReply(await tx.exec())
-    if (failed !== undefined) throw failed
+// One round trip per batch: commit the previous batch and read the next together.
+let outputs: Array<Array<string>> = []
+let acks: Array<string> = []
+while (true) {
+  const pipe = redis.pipeline()
+  if (acks.length > 0) {
+    pipe.call("MULTI")
+    for (const fields of outputs) pipe.xadd(output, "*", ...fields)
+    pipe.xack(input, group, ...acks)
+    pipe.call("EXEC")
   }
-} else {
-  // One round trip per batch: commit the previous batch and read the next together.
-  let outputs: Array<Array<string>> = []
-  let acks: Array<string> = []
-  while (true) {
-    const pipe = redis.pipeline()
-    if (acks.length > 0) {
-      pipe.call("MULTI")
-      for (const fields of outputs) pipe.xadd(output, "*", ...fields)
-      pipe.xack(input, group, ...acks)
-      pipe.call("EXEC")
-    }
-    if (!stopping) pipe.call("XREADGROUP", ...readArgs())
-    const replies = (await pipe.exec()) ?? []
-    const failed = replies.find(([error]) => error !== null)
-    if (failed !== undefined) throw failed[0]
-    if (acks.length > 0) {
-      const exec = replies[outputs.length + 2]![1]
-      if (!Array.isArray(exec) || exec.some((r) => r instanceof Error)) throw new Error("EXEC failed or aborted")
-    }
-    if (stopping) break
-    const entries = entriesOf(replies[replies.length - 1]![1] as ReadReply)
-    outputs = entries.map(([, flat]) => transform(flat))
-    acks = entries.map(([id]) => id)
+  if (!stopping) pipe.call("XREADGROUP", ...readArgs())
+  const replies = (await pipe.exec()) ?? []
+  const failed = replies.find(([error]) => error !== null)
+  if (failed !== undefined) throw failed[0]
+  if (acks.length > 0) {
+    const exec = replies[outputs.length + 2]![1]
+    if (!Array.isArray(exec) || exec.some((r) => r instanceof Error)) throw new Error("EXEC failed or aborted")
   }
+  if (stopping) break
+  const entries = entriesOf(replies[replies.length - 1]![1] as ReadReply)
+  outputs = entries.map(([, flat]) => transform(flat))
+  acks = entries.map(([id]) => id)
 }
 await redis.quit()
 process.exit(0)

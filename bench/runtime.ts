@@ -4,17 +4,25 @@
  * Topology (bench/passthrough.topology.ts): bench.in -> s1 -> bench.a -> s2 -> bench.b ->
  * s3 -> bench.out, three pass-through `map` operators, each its own
  * `desainz worker --only sN` process. The baseline is the same three stages as
- * bench/raw-stage.ts processes (XREADGROUP -> MULTI{XADD..., XACK} -> EXEC, sequential,
- * same batch size). The driver XADDs envelopes (~300 bytes of JSON data with a send
- * timestamp) to bench.in and watches bench.out.
+ * bench/raw-stage.ts processes, pipelined as the runtime is (each round trip commits the
+ * previous batch with MULTI{XADD..., XACK}/EXEC and reads the next; same batch size). The
+ * driver XADDs envelopes (~300 bytes of JSON data with a send timestamp) to bench.in and
+ * watches bench.out.
  *
- * Cases (one JSON line each, median over `--rounds`, ours and the baseline alternated
- * ABBA so drift on the machine hits both):
- *   3-stage-redis          N messages preloaded into bench.in; downstream stages start
+ * Two kinds of stage, so the comparison is like for like:
+ *   passthrough  each stage forwards its message unchanged: neither side serializes the
+ *                payload again (the runtime keeps the input's JSON, the baseline copies
+ *                the fields);
+ *   transform    each stage changes a field (`source`): both parse and serialize it.
+ *
+ * Cases per kind (one JSON line each, median over `--rounds`, ours and the baseline
+ * alternated ABBA so drift on the machine hits both):
+ *   3-stage-redis-<kind>   N messages preloaded into bench.in; downstream stages start
  *                          first, s1 last; msgs/s from the first to the last entry of
  *                          bench.out, seen by polling XLEN every 5 ms (the driver spends
  *                          next to no CPU while it is measured).
- *   3-stage-redis-latency  open loop at a fixed offered rate: the producer sends what the
+ *   3-stage-redis-<kind>-latency
+ *                          open loop at a fixed offered rate: the producer sends what the
  *                          clock says is due every ~1 ms (pipelined, never waiting for
  *                          replies); latency = arrival at the driver's XREAD on bench.out
  *                          - the *intended* send time (so a stalled producer counts
@@ -36,8 +44,7 @@
  * Flags: --messages N (200000)  --rate R (5000)  --warmup-s (3)  --duration-s (10)
  *        --prewarm N (20000 messages through the chain before a latency run's clock starts)
  *        --rounds (2)  --case throughput|latency|all  --batch (100 = the runtime default)
- *        --block-ms (1000 = the runtime default)  --raw-mode json|copy (json)
- *        --raw-pipelined (the baseline sends commit + next read in one round trip)
+ *        --block-ms (1000 = the runtime default)  --kind passthrough|transform|both (both)
  *        --concurrency (1; the runtime default is 8, see below)
  *        --cpu-prof DIR (V8 CPU profiles of every stage process, for finding where time goes)
  */
@@ -84,15 +91,15 @@ const keys = makeKeys(TOPOLOGY_NAME)
 const key = (stream: string) => keys.stream(stream)
 
 type Impl = "ours" | "raw"
+type Kind = "passthrough" | "transform"
 
 interface Settings {
   readonly batch: number
   /** The operators' `concurrency` (entries of a batch in flight at once). */
   readonly concurrency: number
   readonly blockMs: number
-  readonly rawMode: "json" | "copy"
-  /** The baseline commits and reads in one round trip, like the runtime. */
-  readonly rawPipelined: boolean
+  /** Each stage forwards its message unchanged, or changes a field (both sides serialize it). */
+  readonly kind: Kind
   /** Write a V8 CPU profile of every stage process here (`node --cpu-prof`). */
   readonly cpuProf: string | undefined
 }
@@ -141,7 +148,13 @@ const startStage = (impl: Impl, stage: (typeof STAGES)[number], url: string, s: 
   if (impl === "ours") {
     return spawnChild(stage.name, process.execPath, [...node, CLI, "worker", "--topology", TOPOLOGY_FILE, "--only", stage.name], {
       cwd: root,
-      env: { ...env, BENCH_BATCH_SIZE: String(s.batch), BENCH_BLOCK_MS: String(s.blockMs), BENCH_CONCURRENCY: String(s.concurrency) }
+      env: {
+        ...env,
+        BENCH_BATCH_SIZE: String(s.batch),
+        BENCH_BLOCK_MS: String(s.blockMs),
+        BENCH_CONCURRENCY: String(s.concurrency),
+        BENCH_TRANSFORM: s.kind === "transform" ? "1" : "0"
+      }
     })
   }
   return spawnChild(
@@ -157,8 +170,7 @@ const startStage = (impl: Impl, stage: (typeof STAGES)[number], url: string, s: 
       "--consumer", `raw-${stage.name}`,
       "--batch", String(s.batch),
       "--block", String(s.blockMs),
-      "--mode", s.rawMode,
-      ...(s.rawPipelined ? ["--pipelined"] : [])
+      "--mode", s.kind === "transform" ? "transform" : "copy"
     ],
     { cwd: root, env }
   )
@@ -549,8 +561,7 @@ export const run = async (args: ReadonlyArray<string>): Promise<void> => {
     batch: { type: "string" },
     "block-ms": { type: "string" },
     concurrency: { type: "string" },
-    "raw-mode": { type: "string" },
-    "raw-pipelined": { type: "boolean" },
+    kind: { type: "string" },
     "cpu-prof": { type: "string" }
   })
   const messages = intFlag("messages", flags.messages, 200_000)
@@ -561,92 +572,101 @@ export const run = async (args: ReadonlyArray<string>): Promise<void> => {
   const prewarm = intFlag("prewarm", flags.prewarm, 20_000, 0)
   const which = flags.case ?? "all"
   if (!["throughput", "latency", "all"].includes(which)) throw new UsageError(`--case must be throughput, latency or all, got "${which}"`)
-  const rawMode = flags["raw-mode"] ?? "json"
-  if (rawMode !== "json" && rawMode !== "copy") throw new UsageError(`--raw-mode must be json or copy, got "${rawMode}"`)
-  const settings: Settings = {
+  const kindFlag = flags.kind ?? "both"
+  if (!["passthrough", "transform", "both"].includes(kindFlag)) throw new UsageError(`--kind must be passthrough, transform or both, got "${kindFlag}"`)
+  const kinds: ReadonlyArray<Kind> = kindFlag === "both" ? ["passthrough", "transform"] : [kindFlag as Kind]
+  const base = {
     batch: intFlag("batch", flags.batch, 100),
     blockMs: intFlag("block-ms", flags["block-ms"], 1_000),
     concurrency: intFlag("concurrency", flags.concurrency, 1),
-    rawMode,
-    rawPipelined: flags["raw-pipelined"] ?? false,
     cpuProf: flags["cpu-prof"]
   }
-  const common = { batch_size: settings.batch, block_ms: settings.blockMs, concurrency: settings.concurrency, raw_mode: rawMode, raw_pipelined: settings.rawPipelined, rounds }
 
   await withRedis(async (url) => {
     // The driver's control connection: a Redis that went away fails the run instead of hanging it.
     const redis = new Redis(url)
-    const baselineCase = settings.rawPipelined ? "raw-ioredis-loop-pipelined" : "raw-ioredis-loop"
-    /** Median over runs of the stages' mean CPU per message: steadier than msgs/s on a busy machine. */
-    const stageCpu = (runs: ReadonlyArray<{ readonly cpu_us_per_msg: Record<string, number> }>) =>
-      round(median(runs.map((r) => STAGES.reduce((sum, st) => sum + r.cpu_us_per_msg[st.name]!, 0) / STAGES.length)), 1)
     try {
-      if (which !== "latency") {
-        log(`runtime: encoding ${messages} envelopes`)
-        const t0 = now()
-        const preload = Array.from({ length: messages }, (_, i) => flat(envelopeOf(i, t0)))
-        const results: Record<Impl, Array<ThroughputResult>> = { ours: [], raw: [] }
-        for (let r = 0; r < rounds; r++) {
-          for (const impl of orderOf(r)) {
-            log(`runtime: throughput round ${r + 1}/${rounds}, ${impl}: ${messages} messages`)
-            const result = await measured(`throughput ${impl}`, () => throughputRun(impl, redis, url, preload, settings))
-            log(`runtime:   ${impl}: ${result.msgs_per_s} msgs/s over ${result.seconds} s, mean batch ${result.mean_batch}, cpu us/msg ${JSON.stringify(result.cpu_us_per_msg)}`)
-            results[impl].push(result)
-          }
-        }
-        const ours = median(results.ours.map((x) => x.msgs_per_s))
-        const raw = median(results.raw.map((x) => x.msgs_per_s))
-        emit({
-          bench: "runtime",
-          case: "3-stage-redis",
-          messages,
-          msgs_per_s: round(ours, 0),
-          baseline_case: baselineCase,
-          baseline_msgs_per_s: round(raw, 0),
-          ratio: round(ours / raw, 3),
-          target_ratio: 0.8,
-          stage_cpu_us_per_msg: stageCpu(results.ours),
-          baseline_stage_cpu_us_per_msg: stageCpu(results.raw),
-          ...common,
-          runs: results.ours,
-          baseline_runs: results.raw
-        })
-      }
-      if (which !== "throughput") {
-        const results: Record<Impl, Array<LatencyResult>> = { ours: [], raw: [] }
-        for (let r = 0; r < rounds; r++) {
-          for (const impl of orderOf(r)) {
-            log(`runtime: latency round ${r + 1}/${rounds}, ${impl}: ${rate}/s for ${warmupS} s + ${durationS} s`)
-            const result = await measured(`latency ${impl}`, () => latencyRun(impl, redis, url, settings, rate, warmupS, durationS, prewarm))
-            log(`runtime:   ${impl}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms, mean batch ${result.mean_batch}, cpu us/msg ${JSON.stringify(result.cpu_us_per_msg)}`)
-            results[impl].push(result)
-          }
-        }
-        const p = (impl: Impl, field: "p50_ms" | "p99_ms") => round(median(results[impl].map((x) => x[field])))
-        emit({
-          bench: "runtime",
-          case: "3-stage-redis-latency",
-          offered_per_s: rate,
-          warmup_s: warmupS,
-          prewarm_messages: prewarm,
-          duration_s: durationS,
-          p50_ms: p("ours", "p50_ms"),
-          p99_ms: p("ours", "p99_ms"),
-          baseline_case: `${baselineCase}-latency`,
-          baseline_p50_ms: p("raw", "p50_ms"),
-          baseline_p99_ms: p("raw", "p99_ms"),
-          ratio: round(p("raw", "p99_ms") / p("ours", "p99_ms"), 3),
-          ratio_of: "baseline p99 / ours p99 (higher is better)",
-          target_p99_ms: 30,
-          stage_cpu_us_per_msg: stageCpu(results.ours),
-          baseline_stage_cpu_us_per_msg: stageCpu(results.raw),
-          ...common,
-          runs: results.ours,
-          baseline_runs: results.raw
-        })
-      }
+      for (const kind of kinds) await runKind(redis, url, { ...base, kind }, { messages, rate, warmupS, durationS, rounds, prewarm, which })
     } finally {
       redis.disconnect()
     }
   })
+}
+
+const runKind = async (
+  redis: Redis,
+  url: string,
+  settings: Settings,
+  o: { messages: number; rate: number; warmupS: number; durationS: number; rounds: number; prewarm: number; which: string }
+) => {
+  const { messages, rate, warmupS, durationS, rounds, prewarm, which } = o
+  const common = { kind: settings.kind, batch_size: settings.batch, block_ms: settings.blockMs, concurrency: settings.concurrency, rounds }
+  const baselineCase = `raw-ioredis-loop-pipelined-${settings.kind}`
+  /** Median over runs of the stages' mean CPU per message: steadier than msgs/s on a busy machine. */
+  const stageCpu = (runs: ReadonlyArray<{ readonly cpu_us_per_msg: Record<string, number> }>) =>
+    round(median(runs.map((r) => STAGES.reduce((sum, st) => sum + r.cpu_us_per_msg[st.name]!, 0) / STAGES.length)), 1)
+  if (which !== "latency") {
+    log(`runtime: encoding ${messages} envelopes`)
+    const t0 = now()
+    const preload = Array.from({ length: messages }, (_, i) => flat(envelopeOf(i, t0)))
+    const results: Record<Impl, Array<ThroughputResult>> = { ours: [], raw: [] }
+    for (let r = 0; r < rounds; r++) {
+      for (const impl of orderOf(r)) {
+        log(`runtime: throughput round ${r + 1}/${rounds}, ${impl}: ${messages} messages`)
+        const result = await measured(`throughput ${impl}`, () => throughputRun(impl, redis, url, preload, settings))
+        log(`runtime:   ${impl}: ${result.msgs_per_s} msgs/s over ${result.seconds} s, mean batch ${result.mean_batch}, cpu us/msg ${JSON.stringify(result.cpu_us_per_msg)}`)
+        results[impl].push(result)
+      }
+    }
+    const ours = median(results.ours.map((x) => x.msgs_per_s))
+    const raw = median(results.raw.map((x) => x.msgs_per_s))
+    emit({
+      bench: "runtime",
+      case: `3-stage-redis-${settings.kind}`,
+      messages,
+      msgs_per_s: round(ours, 0),
+      baseline_case: baselineCase,
+      baseline_msgs_per_s: round(raw, 0),
+      ratio: round(ours / raw, 3),
+      target_ratio: 1.0,
+      stage_cpu_us_per_msg: stageCpu(results.ours),
+      baseline_stage_cpu_us_per_msg: stageCpu(results.raw),
+      ...common,
+      runs: results.ours,
+      baseline_runs: results.raw
+    })
+  }
+  if (which !== "throughput") {
+    const results: Record<Impl, Array<LatencyResult>> = { ours: [], raw: [] }
+    for (let r = 0; r < rounds; r++) {
+      for (const impl of orderOf(r)) {
+        log(`runtime: latency round ${r + 1}/${rounds}, ${impl}: ${rate}/s for ${warmupS} s + ${durationS} s`)
+        const result = await measured(`latency ${impl}`, () => latencyRun(impl, redis, url, settings, rate, warmupS, durationS, prewarm))
+        log(`runtime:   ${impl}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms, mean batch ${result.mean_batch}, cpu us/msg ${JSON.stringify(result.cpu_us_per_msg)}`)
+        results[impl].push(result)
+      }
+    }
+    const p = (impl: Impl, field: "p50_ms" | "p99_ms") => round(median(results[impl].map((x) => x[field])))
+    emit({
+      bench: "runtime",
+      case: `3-stage-redis-${settings.kind}-latency`,
+      offered_per_s: rate,
+      warmup_s: warmupS,
+      prewarm_messages: prewarm,
+      duration_s: durationS,
+      p50_ms: p("ours", "p50_ms"),
+      p99_ms: p("ours", "p99_ms"),
+      baseline_case: `${baselineCase}-latency`,
+      baseline_p50_ms: p("raw", "p50_ms"),
+      baseline_p99_ms: p("raw", "p99_ms"),
+      ratio: round(p("raw", "p99_ms") / p("ours", "p99_ms"), 3),
+      ratio_of: "baseline p99 / ours p99 (higher is better)",
+      target_p99_ms: 10,
+      stage_cpu_us_per_msg: stageCpu(results.ours),
+      baseline_stage_cpu_us_per_msg: stageCpu(results.raw),
+      ...common,
+      runs: results.ours,
+      baseline_runs: results.raw
+    })
+  }
 }

@@ -15,6 +15,7 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { parse } from "csv-parse/sync"
 import { Duration, Effect, Layer, Logger } from "effect"
 import { type SignalRow } from "../operators/store/signals.ts"
 import { Store, type StoreService } from "../operators/store/store.ts"
@@ -33,29 +34,8 @@ interface Post {
   readonly createdAt: Date
 }
 
-/** RFC 4180: quoted fields may hold commas, doubled quotes and newlines. */
-const parseCsv = (text: string): Array<Array<string>> => {
-  const rows: Array<Array<string>> = []
-  let row: Array<string> = []
-  let field = ""
-  let quoted = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++
-      else if (c === '"') quoted = false
-      else field += c
-    } else if (c === '"') quoted = true
-    else if (c === ",") row.push(field), (field = "")
-    else if (c === "\n") row.push(field), rows.push(row), (row = []), (field = "")
-    else if (c !== "\r") field += c
-  }
-  if (field !== "" || row.length > 0) row.push(field), rows.push(row)
-  return rows
-}
-
 const redditPosts = (): ReadonlyArray<Post> => {
-  const [header, ...rows] = parseCsv(readFileSync(REDDIT_CSV, "utf8"))
+  const [header, ...rows] = parse(readFileSync(REDDIT_CSV, "utf8"), { bom: true, relax_column_count: true, relax_quotes: true }) as Array<Array<string>>
   const col = (name: string) => header?.indexOf(name) ?? -1
   const [id, title, selftext, score, comments, subreddit, ratio, created] = [
     "id",

@@ -1,8 +1,10 @@
 /**
- * A small RFC 4180 CSV reader: quoted fields with commas, doubled quotes and line breaks,
- * CRLF or LF. Rows come back as records keyed by the header; a row whose field count
- * differs from the header's is reported with its line number instead of being guessed at.
+ * CSV as the recordings, custom events and exports use it: RFC 4180 (quoted fields with
+ * commas, doubled quotes and line breaks; CRLF or LF; a BOM) read by `csv-parse`. Rows
+ * come back as records keyed by the header; a row whose field count differs from the
+ * header's is reported with its line number instead of being guessed at.
  */
+import { CsvError, parse } from "csv-parse/sync"
 import { PermanentError } from "../runtime/errors.ts"
 
 export interface CsvRow {
@@ -11,56 +13,33 @@ export interface CsvRow {
   readonly fields: Readonly<Record<string, string>>
 }
 
+interface Parsed {
+  readonly record: Array<string>
+  readonly info: { readonly lines: number }
+}
+
+// csv-parse reports the line a record ends on; line breaks inside its quoted fields lie before that.
+const firstLine = ({ record, info }: Parsed) => info.lines - record.reduce((n, field) => n + (field.match(/[\r\n]/g)?.length ?? 0), 0)
+
 export const parseCsv = (text: string, source = "csv"): { readonly header: ReadonlyArray<string>; readonly rows: ReadonlyArray<CsvRow> } => {
-  const records: Array<{ line: number; values: Array<string> }> = []
-  let values: Array<string> = []
-  let field = ""
-  let quoted = false
-  let line = 1
-  let recordLine = 1
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
-  for (let i = 0; i < body.length; i++) {
-    const c = body[i]!
-    if (quoted) {
-      if (c === '"') {
-        if (body[i + 1] === '"') {
-          field += '"'
-          i++
-        } else quoted = false
-      } else {
-        if (c === "\n") line++
-        field += c
-      }
-      continue
-    }
-    if (c === '"' && field.length === 0) quoted = true
-    else if (c === ",") {
-      values.push(field)
-      field = ""
-    } else if (c === "\n" || c === "\r") {
-      if (c === "\r" && body[i + 1] === "\n") i++
-      values.push(field)
-      records.push({ line: recordLine, values })
-      values = []
-      field = ""
-      line++
-      recordLine = line
-    } else field += c
+  let records: Array<Parsed>
+  try {
+    // Field counts are checked below, against the header, with our message. The package's
+    // types do not model `info: true` (records come as { record, info }).
+    records = parse(text, { bom: true, info: true, skip_empty_lines: true, relax_column_count: true, relax_quotes: true }) as unknown as Array<Parsed>
+  } catch (error) {
+    if (error instanceof CsvError) throw new PermanentError({ message: `${source}: ${error.message}` })
+    throw error
   }
-  if (quoted) throw new PermanentError({ message: `${source}: unterminated quoted field starting on line ${recordLine}` })
-  if (field.length > 0 || values.length > 0) {
-    values.push(field)
-    records.push({ line: recordLine, values })
-  }
-  const nonEmpty = records.filter((r) => !(r.values.length === 1 && r.values[0] === ""))
-  const [head, ...rest] = nonEmpty
+  const [head, ...rest] = records
   if (head === undefined) throw new PermanentError({ message: `${source}: empty file, expected a header row` })
-  const header = head.values.map((h) => h.trim())
+  const header = head.record.map((h) => h.trim())
   const rows = rest.map((r): CsvRow => {
-    if (r.values.length !== header.length) {
-      throw new PermanentError({ message: `${source}: line ${r.line} has ${r.values.length} fields, the header has ${header.length}` })
+    const line = firstLine(r)
+    if (r.record.length !== header.length) {
+      throw new PermanentError({ message: `${source}: line ${line} has ${r.record.length} fields, the header has ${header.length}` })
     }
-    return { line: r.line, fields: Object.fromEntries(header.map((h, i) => [h, r.values[i]!])) }
+    return { line, fields: Object.fromEntries(header.map((h, i) => [h, r.record[i]!])) }
   })
   return { header, rows }
 }

@@ -5,7 +5,7 @@
  */
 import { pathToFileURL } from "node:url"
 import { resolve } from "node:path"
-import { Deferred, Effect, Exit, Layer, Logger, LogLevel, Option, type Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Layer, Logger, LogLevel, Option, type Scope } from "effect"
 import type { Hono } from "hono"
 import { RuntimeConfig, transportLayer } from "./config.ts"
 import { TopologyError } from "./errors.ts"
@@ -64,6 +64,12 @@ export const run = (options: RunOptions) =>
       if (signals > 1) process.exit(130)
       process.stderr.write(`desainz: ${signal}, finishing in-flight work (send again to exit at once)\n`)
       Deferred.unsafeDone(stop, Exit.void)
+      // The worker interrupts in-flight work after the timeout; this covers what it cannot
+      // (closing connections to an engine that does not answer).
+      setTimeout(() => {
+        process.stderr.write(`desainz: not stopped ${config.shutdownSeconds + 5} s after ${signal}; exiting\n`)
+        process.exit(1)
+      }, (config.shutdownSeconds + 5) * 1_000).unref()
     }
     process.on("SIGTERM", onSignal)
     process.on("SIGINT", onSignal)
@@ -92,7 +98,13 @@ export const run = (options: RunOptions) =>
         yield* Effect.logInfo(`http://${config.host}:${port}  (/health, /metrics, /api)`)
       }
       yield* Effect.logInfo(`topology ${t.name} on the ${Option.isSome(config.redisUrl) ? "redis" : "embedded"} transport`)
-      yield* runWorker({ topology: t, only: options.only, stop })
+      yield* runWorker({
+        topology: t,
+        only: options.only,
+        stop,
+        dlqRetention: { maxLen: config.dlqMaxLen, maxAgeMs: config.dlqMaxAgeHours * 3_600_000 },
+        shutdownTimeout: Duration.seconds(config.shutdownSeconds)
+      })
       // Finite sources may end before a stop is asked for; keep serving until then.
       yield* Deferred.await(stop)
     })

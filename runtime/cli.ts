@@ -13,7 +13,7 @@ import { loadTopology, loggerLayer, run } from "./app.ts"
 import { RuntimeConfig, transportLayer } from "./config.ts"
 import { drop, listDeadLetters, requeue, type Selection } from "./dlq.ts"
 import { describeError } from "./errors.ts"
-import { renderNomad } from "./nomad.ts"
+import { DEFAULT_COMFYUI, renderNomad } from "./nomad.ts"
 import { migrate, Sql } from "./sql.ts"
 import { makeKeys } from "./keys.ts"
 import { toJson, toText, type Topology, UsageError } from "./topology.ts"
@@ -28,8 +28,9 @@ commands:
                                                   run some nodes (HTTP only with --port)
   topology [--json] [--topology FILE]             print the graph
   migrate                                         apply sql/ migrations (DATABASE_URL, else ./.data/pg)
-  render nomad [--image IMG] [--out FILE] [--gpu NODE ...]
-                                                  write the Nomad job for the topology
+  render nomad [--image IMG] [--out FILE] [--gpu NODE ...] [--comfyui-image IMG]
+                                                  write the Nomad job for the topology; --gpu NODE:
+                                                  a ComfyUI task with a GPU beside that node's worker
   dlq list    NODE [--count N]                    show dead letters, newest first
   dlq requeue NODE (--id ID ... | --all)          put dead letters back on the input stream
   dlq drop    NODE (--id ID ... | --all)          delete dead letters
@@ -52,9 +53,9 @@ const usageOf = (t: Topology<any> | undefined): string => {
  * Splits off `--topology FILE` (the only option shared with topology commands) and returns
  * the first remaining argument when it is not a built-in command.
  */
-const topologyCommand = (argv: ReadonlyArray<string>) => {
+const topologyCommand = (argv: ReadonlyArray<string>, defaultTopology: string) => {
   const rest: Array<string> = []
-  let path = "topology.ts"
+  let path = defaultTopology
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     if (arg === "--topology" && i + 1 < argv.length) path = argv[++i]!
@@ -66,7 +67,7 @@ const topologyCommand = (argv: ReadonlyArray<string>) => {
 }
 
 const options = {
-  topology: { type: "string", default: "topology.ts" },
+  topology: { type: "string" },
   port: { type: "string" },
   only: { type: "string" },
   json: { type: "boolean", default: false },
@@ -76,6 +77,7 @@ const options = {
   image: { type: "string" },
   out: { type: "string" },
   gpu: { type: "string", multiple: true },
+  "comfyui-image": { type: "string" },
   help: { type: "boolean", short: "h", default: false }
 } as const
 
@@ -138,9 +140,10 @@ const dlqCommand = (t: Topology<any>, action: string | undefined, node: string |
     return yield* print(yield* effect.pipe(Effect.provide(transportLayer(config.redisUrl))))
   })
 
-export const main = (argv: ReadonlyArray<string>) =>
+/** `defaultTopology`: the module `--topology` defaults to (the compiled build passes its own). */
+export const main = (argv: ReadonlyArray<string>, defaultTopology = "topology.ts") =>
   Effect.gen(function* () {
-    const custom = topologyCommand(argv)
+    const custom = topologyCommand(argv, defaultTopology)
     if (custom !== undefined) {
       const command = (yield* loadTopology(custom.path)).commands?.[custom.name]
       if (command !== undefined) return yield* command.run(custom.args)
@@ -151,12 +154,13 @@ export const main = (argv: ReadonlyArray<string>) =>
     })
     const { values, positionals } = parsed
     const [command, ...rest] = positionals
+    const topologyPath = values.topology ?? defaultTopology
     if (values.help || command === undefined || command === "help") {
       // The topology's own commands are listed when it loads; help works without one too.
-      return yield* print(usageOf(yield* Effect.orElseSucceed(loadTopology(values.topology), () => undefined)))
+      return yield* print(usageOf(yield* Effect.orElseSucceed(loadTopology(topologyPath), () => undefined)))
     }
     const port = positiveInt("port", values.port)
-    const t = yield* loadTopology(values.topology)
+    const t = yield* loadTopology(topologyPath)
     switch (command) {
       case "start":
         return yield* run({ topology: t, http: true, port })
@@ -171,7 +175,7 @@ export const main = (argv: ReadonlyArray<string>) =>
         return yield* print(values.json ? toJson(t) : toText(t))
       case "render": {
         if (rest[0] !== "nomad") throw new UsageError('render needs a target: "render nomad"')
-        const gpu = values.gpu ?? []
+        const gpu = (values.gpu ?? []).flatMap((g) => g.split(",")).map((g) => g.trim()).filter(Boolean)
         const unknown = gpu.filter((g) => !t.nodes.some((n) => n.name === g))
         if (unknown.length > 0) throw new UsageError(`--gpu ${unknown.join(", ")}: no such node`)
         const hcl = renderNomad(toJson(t), {
@@ -180,7 +184,8 @@ export const main = (argv: ReadonlyArray<string>) =>
           variablesPath: `nomad/jobs/${t.name}`,
           cpuMhz: 500,
           memoryMb: 768,
-          gpuNodes: gpu
+          gpuNodes: gpu,
+          comfyui: { ...DEFAULT_COMFYUI, ...(values["comfyui-image"] !== undefined ? { image: values["comfyui-image"] } : {}) }
         })
         if (values.out === undefined) return yield* print(hcl)
         yield* Effect.promise(() => writeFile(values.out!, hcl))
@@ -198,8 +203,8 @@ export const main = (argv: ReadonlyArray<string>) =>
   })
 
 /** Runs the CLI and exits with 0, 1 (failure) or 2 (usage). */
-export const runCli = (argv: ReadonlyArray<string>) =>
-  Effect.runPromiseExit(main(argv).pipe(Effect.provide(loggerLayer))).then((exit) => {
+export const runCli = (argv: ReadonlyArray<string>, defaultTopology?: string) =>
+  Effect.runPromiseExit(main(argv, defaultTopology).pipe(Effect.provide(loggerLayer))).then((exit) => {
     if (exit._tag === "Success") return process.exit(0)
     const error = Cause.squash(exit.cause)
     process.stderr.write(`desainz: ${describeError(error)}\n`)

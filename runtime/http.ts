@@ -6,7 +6,7 @@
  */
 import { timingSafeEqual } from "node:crypto"
 import { serve } from "@hono/node-server"
-import { Effect, Either, Option, ParseResult, Redacted, Runtime, Schema } from "effect"
+import { Cause, Effect, Either, Exit, Option, ParseResult, Redacted, Runtime, Schema } from "effect"
 import { Hono, type Context as HonoContext, type MiddlewareHandler } from "hono"
 import { cors } from "hono/cors"
 import { streamSSE } from "hono/streaming"
@@ -15,6 +15,7 @@ import { deriveEventId, ENVELOPE_VERSION, makeEnvelopeCodec, newEventId } from "
 import { describeError, isRetryable, NotFoundError, PermanentError } from "./errors.ts"
 import type { Keys } from "./keys.ts"
 import { Metrics } from "./metrics.ts"
+import { Sql } from "./sql.ts"
 import { type ApiContext, type Emission, readersOf, type RouteContext, type SourceNode, type StreamDef, toJson, type Topology } from "./topology.ts"
 import { Transport } from "./transport.ts"
 
@@ -130,6 +131,8 @@ export interface HttpOptions {
   readonly corsOrigins: ReadonlyArray<string>
   /** Interval of the SSE snapshot feed. */
   readonly feedEveryMs?: number
+  /** How long a readiness probe waits for each engine; default 3 s. */
+  readonly readyTimeoutMs?: number
   /** Extra routes (the UI's static files, webhooks), mounted after the API. */
   readonly mount?: (app: Hono) => void
 }
@@ -150,6 +153,9 @@ export const makeHttpApp = (options: HttpOptions) =>
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<Transport | Metrics>()
     const run = Runtime.runPromise(runtime)
+    // The application's services too (the store, for readiness and the application's routes).
+    const services = yield* Effect.runtime<never>()
+    const runWithServices = <A, E>(effect: Effect.Effect<A, E, any>) => Runtime.runPromiseExit(services)(effect as Effect.Effect<A, E, never>)
     const metrics = yield* Metrics
     const transport = yield* Transport
     const snapshot = yield* makeSnapshotter(options.topology, options.keys)
@@ -168,12 +174,28 @@ export const makeHttpApp = (options: HttpOptions) =>
       return c.json({ error: describeError(error) }, code)
     }
 
-    app.get("/health", async (c) => {
-      const ok = await run(Effect.either(transport.backlog([])))
-      return Either.isRight(ok)
-        ? c.json({ status: "ok", topology: t.name, transport: transport.kind, uptimeSeconds: Math.round((Date.now() - started) / 1000) })
-        : c.json({ status: "unavailable", error: describeError(ok.left) }, 503)
-    })
+    const about = () => ({ topology: t.name, transport: transport.kind, uptimeSeconds: Math.round((Date.now() - started) / 1000) })
+    // Liveness: the process runs and serves (restarting it would not fix an engine outage).
+    app.get("/health/live", (c) => c.json({ status: "ok", ...about() }))
+    // Readiness: the engines it needs answer, each within the timeout; else 503 naming what is down.
+    const ready = async (c: HonoContext) => {
+      const probe = (name: string, effect: Effect.Effect<unknown, unknown>) =>
+        effect.pipe(
+          Effect.timeoutFail({ duration: options.readyTimeoutMs ?? 3_000, onTimeout: () => new Error(`no answer within ${options.readyTimeoutMs ?? 3_000} ms`) }),
+          Effect.match({ onSuccess: () => undefined, onFailure: (e) => `${name}: ${describeError(e)}` })
+        )
+      const store = Effect.flatMap(Effect.serviceOption(Sql), (sql) =>
+        Option.isNone(sql) ? Effect.void : Effect.tryPromise(() => sql.value.client`select 1`)
+      )
+      const exit = await runWithServices(
+        Effect.all([probe(`transport (${transport.kind})`, transport.ping), probe("store", store)], { concurrency: "unbounded" })
+      )
+      const down = Exit.isSuccess(exit) ? exit.value.filter((d): d is string => d !== undefined) : [describeError(Cause.squash(exit.cause))]
+      return down.length === 0 ? c.json({ status: "ok", ...about() }) : c.json({ status: "unavailable", down }, 503)
+    }
+    app.get("/health/ready", ready)
+    // The old path: readiness, which is what its callers meant (is this instance usable?).
+    app.get("/health", ready)
 
     app.get("/metrics", async (c) => {
       const gauges = metrics.registry
@@ -230,7 +252,10 @@ export const makeHttpApp = (options: HttpOptions) =>
     })
 
     app.get("/api/dlq/:operator", (c) =>
-      respond(c, Effect.map(listDeadLetters(t, keys, c.req.param("operator"), { count: Number(c.req.query("count") ?? 100) || 100 }), (entries) => ({ entries })))
+      respond(
+        c,
+        Effect.map(listDeadLetters(t, keys, c.req.param("operator"), { count: Math.max(1, Number(c.req.query("count") ?? 100) || 100) }), (entries) => ({ entries }))
+      )
     )
 
     const auth = bearer(options.token)
@@ -256,8 +281,6 @@ export const makeHttpApp = (options: HttpOptions) =>
       })
     }
 
-    const services = yield* Effect.runtime<never>()
-    const runWithServices = <A, E>(effect: Effect.Effect<A, E, any>) => Runtime.runPromiseExit(services)(effect as Effect.Effect<A, E, never>)
 
     /** Appends as `runSource` does: event ids from emission keys, event time from emissions. */
     const emitTo = <O>(emitter: string, target: StreamDef<O>) => {

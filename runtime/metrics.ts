@@ -185,7 +185,8 @@ export const makeRuntimeMetrics = (registry: MetricsRegistry) => ({
   processingSeconds: registry.histogram("desainz_operator_processing_seconds", "Time from read to commit, per entry"),
   backpressured: registry.gauge("desainz_node_backpressured", "1 while a node waits for its output backlog to drain"),
   polls: registry.counter("desainz_source_polls_total", "Source polls"),
-  transportErrors: registry.counter("desainz_transport_errors_total", "Failed transport round trips (retried)")
+  transportErrors: registry.counter("desainz_transport_errors_total", "Failed transport round trips (retried)"),
+  dlqTrimmed: registry.counter("desainz_dlq_trimmed_total", "Dead letters dropped by the retention policy (DLQ_MAX_LEN, DLQ_MAX_AGE_HOURS)")
 })
 export type RuntimeMetrics = ReturnType<typeof makeRuntimeMetrics>
 

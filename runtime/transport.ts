@@ -48,6 +48,19 @@ export interface ReadRequest {
 export interface BacklogQuery {
   readonly stream: string
   readonly groups: ReadonlyArray<string>
+  /**
+   * When Redis cannot tell a group's lag (after an XDEL inside its unread range) the
+   * undelivered entries are counted, but no further than this (default 100,000): enough
+   * to decide backpressure. Pass the high watermark.
+   */
+  readonly countUpTo?: number
+  /**
+   * A lag Redis reports at or above this is counted from the last-delivered id too (default:
+   * never): after a restart from its AOF, Redis 7.0 can report a lag far above the truth
+   * (a group's entries-read is not fully restored), which would hold backpressure for good.
+   * Pass the low watermark: below it the figure cannot pause anything.
+   */
+  readonly checkLagFrom?: number
 }
 
 /**
@@ -60,10 +73,21 @@ export interface Exchange {
   readonly read?: ReadRequest | undefined
 }
 
+/**
+ * What came of each part of a round trip. The exchange itself fails only when nothing is
+ * known (the connection broke before the replies came); then whether the commit was
+ * applied is unknown too, and resending it can duplicate outputs (their event ids are
+ * derived, so idempotent sinks absorb them).
+ */
 export interface ExchangeResult {
-  /** The largest backlog among the queried streams (0 when none was asked). */
+  /** The largest backlog among the queried streams (0 when none was asked, or it failed). */
   readonly backlog: number
+  /** Delivered by the read, also when the commit failed: they are pending for this consumer now. */
   readonly deliveries: ReadonlyArray<Delivery>
+  /** The commit was not applied (EXEC refused or failed); send it again. Absent: it was applied. */
+  readonly commitError?: TransportError | undefined
+  /** The backlog measurement or the read failed (after the commit was applied). */
+  readonly readError?: TransportError | undefined
 }
 
 export interface ConsumerInfo {
@@ -112,12 +136,19 @@ export interface TransportShape {
     consumer: string,
     count: number
   ) => Effect.Effect<ReadonlyArray<Delivery>, TransportError>
-  /** Takes the given pending entries (XCLAIM), counting a delivery; entries gone from the stream are dropped from the pending list. */
+  /**
+   * Takes back the given entries that this consumer still owns (XCLAIM): its retries,
+   * counting a delivery, or (`hold`) entries it read and keeps for later, without counting
+   * one, restarting their idle time. An entry another consumer took over meanwhile is not
+   * returned (that consumer is working on it); entries gone from the stream are dropped
+   * from the pending list.
+   */
   readonly claim: (
     stream: string,
     group: string,
     consumer: string,
-    ids: ReadonlyArray<string>
+    ids: ReadonlyArray<string>,
+    mode?: "retry" | "hold"
   ) => Effect.Effect<ReadonlyArray<Delivery>, TransportError>
   /** Takes over entries idle at least `minIdleMs` from any consumer (XAUTOCLAIM). */
   readonly autoClaim: (
@@ -131,12 +162,16 @@ export interface TransportShape {
   readonly range: (stream: string, options?: RangeOptions) => Effect.Effect<ReadonlyArray<Entry>, TransportError>
   readonly remove: (stream: string, ids: ReadonlyArray<string>) => Effect.Effect<number, TransportError>
   /**
-   * Trims the stream to about `keep` entries, but never past an entry that one of its
-   * groups has not yet read and acknowledged. Returns how many entries were removed.
+   * Trims the stream to about `keep` entries (and, with `maxAgeMs`, drops entries older
+   * than that), but never past an entry that one of its groups has not yet read and
+   * acknowledged. Costs what is removed, not what is kept. Returns how many entries were removed.
    */
-  readonly trim: (stream: string, keep: number) => Effect.Effect<number, TransportError>
-  /** Forgets consumers that hold no pending entries and were idle at least `minIdleMs`. */
+  readonly trim: (stream: string, keep: number, maxAgeMs?: number) => Effect.Effect<number, TransportError>
+  /** Forgets consumers that hold no pending entries and were idle at least `minIdleMs`, atomically. */
   readonly pruneConsumers: (stream: string, group: string, minIdleMs: number) => Effect.Effect<number, TransportError>
+
+  /** Answers when the engine does (PING); for readiness checks. */
+  readonly ping: Effect.Effect<void, TransportError>
 }
 
 export class Transport extends Context.Tag("desainz/Transport")<Transport, TransportShape>() {}

@@ -1,45 +1,17 @@
 /**
- * The worker loop: runs a subset of a topology's nodes in this process, each operator as
- * `replicas` consumers of its group, each source as one poller.
- *
- * Per consumer, one round trip does three things in order: commit the previous batch
- * (outputs XADDed and inputs XACKed atomically), measure the output backlog, read the
- * next batch. Failures become retries (the entry stays pending and is claimed back after
- * its backoff, which counts a delivery) or dead letters; nothing is acked before its
- * outputs exist, so a crash anywhere means redelivery, never loss.
+ * The worker: runs a subset of a topology's nodes in this process, each operator as
+ * `replicas` consumers of its group (`operatorLoop.ts`), each source as one poller
+ * (`sourceLoop.ts`), and maintenance (`maintenance.ts`) beside them.
  */
 import { hostname } from "node:os"
-import { Deferred, Duration, Effect, Either, Exit, Fiber, Schedule } from "effect"
-import { type Delivered, deriveEventId, type EnvelopeCodec, type Fields, makeEnvelopeCodec, newEventId, ENVELOPE_VERSION } from "./envelope.ts"
-import { describeError, isRetryable, retryAfterMs, TopologyError } from "./errors.ts"
+import { Deferred, Duration, Effect, Fiber } from "effect"
+import { TopologyError } from "./errors.ts"
 import { type Keys, makeKeys } from "./keys.ts"
-import { Metrics, type RuntimeMetrics } from "./metrics.ts"
-import {
-  backoffDelayMs,
-  type ItemResult,
-  type OperatorNode,
-  type Output,
-  readersOf,
-  type SourceNode,
-  type StreamDef,
-  type Topology
-} from "./topology.ts"
-import { type Append, type BacklogQuery, type Commit, type Delivery, Transport, type TransportShape } from "./transport.ts"
-
-/** Fields a dead-letter entry adds to the original entry's fields. */
-export const DLQ_FIELDS = {
-  error: "dlq.error",
-  reason: "dlq.reason",
-  attempts: "dlq.attempts",
-  operator: "dlq.operator",
-  stream: "dlq.stream",
-  originalId: "dlq.originalId",
-  failedAt: "dlq.failedAt"
-} as const
-/** Set on an entry requeued from a dead-letter stream: only this operator's group processes it. */
-export const REQUEUED_FOR = "requeuedFor"
-
-export type DeadLetterReason = "permanent" | "max-attempts" | "decode" | "source"
+import { type DeadLetterRetention, DEFAULT_DLQ_RETENTION, maintenance } from "./maintenance.ts"
+import { runOperatorReplica } from "./operatorLoop.ts"
+import { runSource } from "./sourceLoop.ts"
+import type { OperatorNode, Topology } from "./topology.ts"
+import { Transport } from "./transport.ts"
 
 export interface WorkerOptions {
   readonly topology: Topology<any>
@@ -51,6 +23,14 @@ export interface WorkerOptions {
   readonly consumerPrefix?: string | undefined
   /** How often streams are trimmed and idle consumers pruned. */
   readonly maintenanceEvery?: Duration.DurationInput | undefined
+  /** Dead letters kept per node; default 10,000 entries and 7 days. */
+  readonly dlqRetention?: DeadLetterRetention | undefined
+  /**
+   * How long after `stop` in-flight work may take (default 30 s). Past it the loops are
+   * interrupted: what they had not committed stays pending and is redelivered, so a worker
+   * that cannot reach Redis still exits, and loses nothing that was acknowledged.
+   */
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
 }
 
 export const consumerPrefix = (): string => process.env["DESAINZ_CONSUMER"] ?? `${hostname()}-${process.pid}`
@@ -66,8 +46,6 @@ export const selectNodes = (t: Topology<any>, only: ReadonlyArray<string> | unde
   return t.nodes.filter((n) => only.includes(n.name))
 }
 
-const nowIso = () => new Date().toISOString()
-
 /** Makes sure every consumer group of the topology exists before anything is written. */
 export const ensureGroups = (t: Topology<any>, keys: Keys) =>
   Effect.flatMap(Transport, (transport) =>
@@ -77,455 +55,6 @@ export const ensureGroups = (t: Topology<any>, keys: Keys) =>
       { discard: true }
     )
   )
-
-const backlogQueries = (t: Topology<any>, keys: Keys, outputs: ReadonlyArray<StreamDef<any>>): ReadonlyArray<BacklogQuery> =>
-  outputs.flatMap((s) => {
-    const groups = readersOf(t, s.name)
-    return groups.length === 0 ? [] : [{ stream: keys.stream(s.name), groups: groups.map(keys.group) }]
-  })
-
-const deadLetter = (
-  keys: Keys,
-  node: string,
-  stream: string,
-  original: Fields,
-  originalId: string,
-  error: string,
-  attempts: number,
-  reason: DeadLetterReason
-): Append => ({
-  stream: keys.dlq(node),
-  entries: [
-    {
-      ...original,
-      [DLQ_FIELDS.error]: error,
-      [DLQ_FIELDS.reason]: reason,
-      [DLQ_FIELDS.attempts]: String(attempts),
-      [DLQ_FIELDS.operator]: node,
-      [DLQ_FIELDS.stream]: stream,
-      [DLQ_FIELDS.originalId]: originalId,
-      [DLQ_FIELDS.failedAt]: nowIso()
-    }
-  ]
-})
-
-/** Groups appends by stream so a commit sends one XADD run per stream. */
-const appendsOf = (byStream: Map<string, Array<Fields>>): ReadonlyArray<Append> =>
-  [...byStream].map(([stream, entries]) => ({ stream, entries }))
-
-interface Retry {
-  readonly due: number
-}
-
-const runOperatorReplica = (
-  t: Topology<any>,
-  keys: Keys,
-  op: OperatorNode<any, any, any>,
-  consumer: string,
-  stop: Deferred.Deferred<void>
-) =>
-  Effect.gen(function* () {
-    const transport = yield* Transport
-    const metrics = yield* Metrics
-    const s = op.settings
-    const labels = { operator: op.name }
-    const input = keys.stream(op.from.name)
-    const group = keys.group(op.name)
-    const queries = backlogQueries(t, keys, op.to)
-    const retries = new Map<string, Retry>()
-    const context: BatchContext = {
-      keys,
-      op,
-      input,
-      group,
-      codecIn: makeEnvelopeCodec(op.from.name, op.from.schema),
-      targets: outputTargets(keys, op),
-      defaultTarget: op.to[0]?.name,
-      metrics,
-      labels,
-      nodeLabels: { node: op.name },
-      retries
-    }
-
-    let commit: Commit | undefined
-    let commitFailures = 0
-    let backlog = 0
-    let paused = false
-    let nextAutoClaim = 0
-    const autoClaimEvery = Math.max(1_000, s.claimIdleMs / 2)
-
-    yield* transport.ensureGroup(input, group)
-    metrics.backpressured.set(labels, 0)
-    // A restart under the same consumer name resumes its own pending entries first.
-    let carried: ReadonlyArray<Delivery> = yield* transport.readPending(input, group, consumer, s.batchSize * 10)
-
-    const readRequest = (blockMs: number) => ({ stream: input, group, consumer, count: s.batchSize, blockMs })
-
-    const iteration = Effect.gen(function* () {
-      const stopping = yield* Deferred.isDone(stop)
-      const now = Date.now()
-      const due: Array<string> = []
-      let nextDue = Infinity
-      for (const [id, r] of retries) {
-        if (r.due <= now) due.push(id)
-        else nextDue = Math.min(nextDue, r.due)
-      }
-      const blockMs = stopping ? 0 : Math.max(0, Math.min(s.blockMs, Number.isFinite(nextDue) ? nextDue - now : s.blockMs))
-      const safe = queries.length === 0 || (!paused && backlog < s.lowWatermark)
-      const readNow = !stopping && safe && carried.length === 0 && due.length === 0
-      const result = yield* transport.exchange({
-        commit,
-        backlog: queries,
-        read: readNow ? readRequest(blockMs) : undefined
-      })
-      commit = undefined
-      commitFailures = 0
-      backlog = result.backlog
-      const wasPaused = paused
-      if (backlog >= s.highWatermark) paused = true
-      else if (backlog <= s.lowWatermark) paused = false
-      if (paused !== wasPaused) metrics.backpressured.set(labels, paused ? 1 : 0)
-      if (stopping) return true
-
-      let batch: Array<Delivery> = [...carried, ...result.deliveries]
-      carried = []
-      if (paused) {
-        // Hold what was read with the measurement; process it once the backlog drains.
-        carried = batch
-        yield* Effect.sleep(Math.min(200, s.blockMs))
-        return false
-      }
-      if (due.length > 0) {
-        for (const id of due) retries.delete(id)
-        batch.push(...(yield* transport.claim(input, group, consumer, due)))
-      }
-      if (now >= nextAutoClaim) {
-        nextAutoClaim = now + autoClaimEvery
-        const taken = yield* transport.autoClaim(input, group, consumer, s.claimIdleMs, s.batchSize)
-        if (taken.length > 0) metrics.claimed.inc(labels, taken.length)
-        batch.push(...taken.filter((d) => !retries.has(d.id)))
-      }
-      if (!readNow && batch.length === 0 && !paused) {
-        batch = [...(yield* transport.exchange({ read: readRequest(blockMs) })).deliveries]
-      }
-      if (batch.length > 0) commit = yield* processBatch(context, batch)
-      return false
-    })
-
-    let failures = 0
-    while (true) {
-      const outcome = yield* Effect.either(iteration)
-      if (Either.isRight(outcome)) {
-        failures = 0
-        if (outcome.right) break
-        continue
-      }
-      // Transport trouble (Redis restarting, a network blip): keep the commit and try again.
-      failures++
-      commitFailures++
-      metrics.transportErrors.inc(labels)
-      yield* Effect.logWarning(`operator ${op.name}: ${describeError(outcome.left)}; retrying`)
-      if (commitFailures > 5 && commit !== undefined) {
-        // Its inputs stay pending and come back through XAUTOCLAIM; outputs carry derived ids.
-        yield* Effect.logError(`operator ${op.name}: giving up on a commit after ${commitFailures} tries`)
-        commit = undefined
-      }
-      yield* Effect.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)))
-      yield* Effect.ignore(transport.ensureGroup(input, group))
-      if ((yield* Deferred.isDone(stop)) && failures > 20) break
-    }
-    metrics.backpressured.set(labels, 0)
-  })
-
-/** Where an operator's outputs to one stream go. */
-interface OutputTarget {
-  readonly key: string
-  readonly eventType: string
-  readonly codec: EnvelopeCodec<any>
-  /** Same schema as the operator's input: an input payload passed through keeps its encoded JSON. */
-  readonly sameSchemaAsInput: boolean
-}
-
-interface BatchContext {
-  readonly keys: Keys
-  readonly op: OperatorNode<any, any, any>
-  readonly input: string
-  readonly group: string
-  readonly codecIn: EnvelopeCodec<any>
-  /** By stream name; the first output stream is the default of an output without `to`. */
-  readonly targets: ReadonlyMap<string, OutputTarget>
-  readonly defaultTarget: string | undefined
-  readonly metrics: RuntimeMetrics
-  /** Metric labels, one object each for the operator's life (metrics key their series by it). */
-  readonly labels: { readonly operator: string }
-  readonly nodeLabels: { readonly node: string }
-  readonly retries: Map<string, Retry>
-}
-
-const outputTargets = (keys: Keys, op: OperatorNode<any, any, any>): ReadonlyMap<string, OutputTarget> =>
-  new Map(
-    op.to.map((s) => [
-      s.name,
-      { key: keys.stream(s.name), eventType: s.eventType, codec: makeEnvelopeCodec(s.name, s.schema), sameSchemaAsInput: s.schema === op.from.schema }
-    ])
-  )
-
-/**
- * Encodes one input's outputs as stream entries, all or none: an output that does not fit
- * its stream (or names a stream the operator does not write) is the operator's bug, and
- * the input is dead-lettered with the reason rather than half-written.
- */
-const encodeOutputs = (
-  c: BatchContext,
-  input: Delivery,
-  envelope: Delivered<any>,
-  outputs: ReadonlyArray<Output<any>>
-): Array<readonly [stream: string, fields: Fields]> | string => {
-  const encoded = new Array<readonly [string, Fields]>(outputs.length)
-  for (let n = 0; n < outputs.length; n++) {
-    const o = outputs[n]!
-    const name = o.to ?? c.defaultTarget
-    const target = name === undefined ? undefined : c.targets.get(name)
-    if (target === undefined) {
-      return `output to ${name ?? "no stream"}, which ${c.op.name} does not write (it writes: ${[...c.targets.keys()].join(", ") || "nothing"})`
-    }
-    // A payload passed through unchanged (a filter, a router, dedupe) is not serialized again.
-    const passedThrough = target.sameSchemaAsInput && o.data === envelope.data && c.codecIn.decodedAsIs(o.data)
-    try {
-      const fields = target.codec.encode(
-        {
-          eventType: target.eventType,
-          eventId: deriveEventId(envelope.eventId, c.op.name, name!, o.key ?? String(n)),
-          timestamp: o.timestamp ?? envelope.timestamp,
-          source: c.op.name,
-          version: ENVELOPE_VERSION,
-          correlationId: envelope.correlationId,
-          data: o.data
-        },
-        passedThrough ? input.fields["data"] : undefined
-      )
-      encoded[n] = [target.key, fields]
-    } catch (error) {
-      return `output does not match its stream's schema: ${describeError(error)}`
-    }
-  }
-  return encoded
-}
-
-/** Runs the operator on a batch and returns what to commit: outputs, dead letters, acks. */
-const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>): Effect.Effect<Commit, never, any> => {
-  const { op, keys, metrics, labels } = c
-  const started = performance.now()
-  const out = new Map<string, Array<Fields>>()
-  const push = (stream: string, fields: Fields) => {
-    const list = out.get(stream)
-    if (list === undefined) out.set(stream, [fields])
-    else list.push(fields)
-  }
-  const acks: Array<string> = []
-  const dead = (d: Delivery, error: string, reason: DeadLetterReason) => {
-    const letter = deadLetter(keys, op.name, op.from.name, d.fields, d.id, error, d.deliveries, reason)
-    push(letter.stream, letter.entries[0]!)
-    acks.push(d.id)
-    metrics.deadLettered.inc(labels)
-  }
-
-  const work: Array<Delivery> = []
-  const envelopes: Array<Delivered<any>> = []
-  for (const d of batch) {
-    const target = d.fields[REQUEUED_FOR]
-    if (target !== undefined && target !== op.name) {
-      acks.push(d.id) // requeued for another operator's group
-      continue
-    }
-    if (d.deliveries > op.settings.maxAttempts) {
-      // Delivered too often without an ack: it keeps killing or stalling its consumer.
-      dead(d, `no result after ${d.deliveries} deliveries (consumer died or stalled while processing)`, "max-attempts")
-      continue
-    }
-    const decoded = c.codecIn.decode(d.fields, d.deliveries)
-    if (Either.isLeft(decoded)) {
-      dead(d, decoded.left.message, "decode")
-      continue
-    }
-    work.push(d)
-    envelopes.push(decoded.right)
-  }
-
-  const finish = (results: ReadonlyArray<ItemResult<any>>) => {
-    // Counted here and recorded once per batch: a metric update is a label lookup.
-    let emitted = 0
-    let processed = 0
-    const retried: Array<string> = []
-    for (let i = 0; i < work.length; i++) {
-      const d = work[i]!
-      const result = results[i] ?? { _tag: "Fail" as const, error: new Error("operator returned no result for this entry") }
-      if (result._tag === "Emit") {
-        const encoded = encodeOutputs(c, d, envelopes[i]!, result.outputs)
-        if (typeof encoded === "string") {
-          metrics.failed.inc(labels)
-          dead(d, encoded, "permanent")
-          continue
-        }
-        for (const [stream, fields] of encoded) push(stream, fields)
-        emitted += encoded.length
-        acks.push(d.id)
-        processed++
-        continue
-      }
-      metrics.failed.inc(labels)
-      const message = describeError(result.error)
-      if (!isRetryable(result.error)) dead(d, message, "permanent")
-      else if (d.deliveries >= op.settings.maxAttempts) dead(d, message, "max-attempts")
-      else {
-        // A service's Retry-After is honoured, short of letting another consumer claim the entry.
-        const wait = Math.max(backoffDelayMs(op.settings, d.deliveries), Math.min(retryAfterMs(result.error) ?? 0, op.settings.claimIdleMs / 2))
-        c.retries.set(d.id, { due: Date.now() + wait })
-        metrics.retried.inc(labels)
-        retried.push(`operator ${op.name}: attempt ${d.deliveries} of ${d.id} failed: ${message}`)
-      }
-    }
-    if (emitted > 0) metrics.emitted.inc(c.nodeLabels, emitted)
-    if (processed > 0) metrics.processed.inc(labels, processed)
-    metrics.processingSeconds.observe(labels, (performance.now() - started) / 1000, batch.length)
-    const commit: Commit = { appends: appendsOf(out), acks: [{ stream: c.input, group: c.group, ids: acks }] }
-    return retried.length === 0 ? Exit.succeed(commit) : Effect.as(Effect.forEach(retried, (m) => Effect.logDebug(m), { discard: true }), commit)
-  }
-  return envelopes.length === 0 ? finish([]) : Effect.flatMap(Effect.suspend(() => op.handle(envelopes)), finish)
-}
-
-/** Waits until the stream's backlog is at most the low watermark, or the worker stops. */
-const awaitBacklogBelow = (
-  transport: TransportShape,
-  queries: ReadonlyArray<BacklogQuery>,
-  high: number,
-  low: number,
-  stop: Deferred.Deferred<void>,
-  onPause: (paused: boolean) => void
-) =>
-  Effect.gen(function* () {
-    if (queries.length === 0) return
-    let backlog = yield* transport.backlog(queries)
-    if (backlog < high) return
-    onPause(true)
-    while (backlog > low && !(yield* Deferred.isDone(stop))) {
-      yield* Effect.sleep(100)
-      backlog = yield* transport.backlog(queries)
-    }
-    onPause(false)
-  })
-
-/** Sleeps for `ms`, waking early when the worker is told to stop. */
-const sleepUnlessStopped = (stop: Deferred.Deferred<void>, ms: number) =>
-  Effect.raceFirst(Effect.sleep(ms), Deferred.await(stop))
-
-const runSource = (t: Topology<any>, keys: Keys, src: SourceNode<any, any>, stop: Deferred.Deferred<void>) =>
-  Effect.gen(function* () {
-    const transport = yield* Transport
-    const metrics = yield* Metrics
-    const labels = { node: src.name }
-    const key = keys.stream(src.to.name)
-    const codec = makeEnvelopeCodec(src.to.name, src.to.schema)
-    const queries = backlogQueries(t, keys, [src.to])
-    const s = src.settings
-    let failures = 0
-    while (!(yield* Deferred.isDone(stop))) {
-      const ready = yield* Effect.either(
-        awaitBacklogBelow(transport, queries, s.highWatermark, s.lowWatermark, stop, (p) =>
-          metrics.backpressured.set({ operator: src.name }, p ? 1 : 0)
-        )
-      )
-      if (Either.isLeft(ready)) {
-        metrics.transportErrors.inc({ operator: src.name })
-        yield* sleepUnlessStopped(stop, 1_000)
-        continue
-      }
-      if (yield* Deferred.isDone(stop)) break
-      metrics.polls.inc(labels)
-      const polled = yield* Effect.either(src.poll)
-      if (Either.isLeft(polled)) {
-        failures++
-        const message = describeError(polled.left)
-        metrics.failed.inc({ operator: src.name })
-        yield* Effect.logWarning(`source ${src.name}: poll failed: ${message}`)
-        if (!isRetryable(polled.left) || failures >= s.maxAttempts) {
-          // The poll itself is the input; keep its error where operators keep theirs.
-          yield* Effect.ignore(
-            transport.append(deadLetter(keys, src.name, src.to.name, {}, "", message, failures, "source"))
-          )
-          metrics.deadLettered.inc({ operator: src.name })
-          failures = 0
-          yield* sleepUnlessStopped(stop, Duration.toMillis(src.every))
-        } else {
-          yield* sleepUnlessStopped(stop, Math.max(backoffDelayMs(s, failures), retryAfterMs(polled.left) ?? 0))
-        }
-        continue
-      }
-      failures = 0
-      const entries: Array<Fields> = []
-      for (const e of polled.right.emissions) {
-        const eventId = e.key !== undefined ? deriveEventId(src.name, e.key) : newEventId()
-        const envelope = {
-          eventType: src.to.eventType,
-          eventId,
-          timestamp: e.timestamp ?? nowIso(),
-          source: src.name,
-          version: ENVELOPE_VERSION,
-          correlationId: eventId,
-          data: e.data
-        }
-        const encoded = Either.try(() => codec.encode(envelope))
-        if (Either.isLeft(encoded)) {
-          yield* Effect.ignore(
-            transport.append(
-              deadLetter(keys, src.name, src.to.name, { data: safeJson(e.data) }, "", describeError(encoded.left), 1, "decode")
-            )
-          )
-          metrics.deadLettered.inc({ operator: src.name })
-          continue
-        }
-        entries.push(encoded.right)
-      }
-      for (let i = 0; i < entries.length; i += s.batchSize) {
-        const chunk = entries.slice(i, i + s.batchSize)
-        // A poll's records are appended before the next poll, however long Redis is away:
-        // sources with a cursor (a replay file) cannot fetch them again.
-        yield* transport.append({ stream: key, entries: chunk }).pipe(
-          Effect.tapError((e) => Effect.sync(() => metrics.transportErrors.inc({ operator: src.name })).pipe(Effect.zipRight(Effect.logWarning(e.message)))),
-          Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.either(Schedule.spaced("5 seconds"))))
-        )
-        metrics.emitted.inc(labels, chunk.length)
-      }
-      if (polled.right.done) break
-      if (!polled.right.more) yield* sleepUnlessStopped(stop, Duration.toMillis(src.every))
-    }
-  })
-
-const safeJson = (value: unknown): string => {
-  try {
-    return JSON.stringify(value) ?? "null"
-  } catch {
-    return String(value)
-  }
-}
-
-const maintenance = (t: Topology<any>, keys: Keys, every: Duration.DurationInput, stop: Deferred.Deferred<void>) =>
-  Effect.gen(function* () {
-    const transport = yield* Transport
-    const ms = Duration.toMillis(Duration.decode(every))
-    while (!(yield* Deferred.isDone(stop))) {
-      for (const s of t.streams) {
-        if (s.maxLen !== undefined) yield* Effect.ignore(transport.trim(keys.stream(s.name), s.maxLen))
-      }
-      for (const n of t.nodes) {
-        if (n._tag === "Operator") {
-          // Consumers of exited processes linger in XINFO; forget them once they hold nothing.
-          yield* Effect.ignore(transport.pruneConsumers(keys.stream(n.from.name), keys.group(n.name), 3_600_000))
-        }
-      }
-      yield* sleepUnlessStopped(stop, ms)
-    }
-  })
 
 /**
  * Runs the selected nodes until `stop` completes, then lets every loop finish its
@@ -548,7 +77,17 @@ export const runWorker = (options: WorkerOptions) =>
         fibers.push(yield* Effect.fork(runOperatorReplica(t, keys, node, `${prefix}-${i}`, options.stop)))
       }
     }
-    fibers.push(yield* Effect.fork(maintenance(t, keys, options.maintenanceEvery ?? "5 seconds", options.stop)))
+    fibers.push(
+      yield* Effect.fork(
+        maintenance(t, keys, nodes, options.maintenanceEvery ?? "5 seconds", options.dlqRetention ?? DEFAULT_DLQ_RETENTION, options.stop)
+      )
+    )
     yield* Effect.logInfo(`worker ${prefix}: running ${nodes.map((n) => n.name).join(", ")}`)
-    yield* Fiber.joinAll(fibers)
+    const timeout = Duration.decode(options.shutdownTimeout ?? "30 seconds")
+    const deadline = Deferred.await(options.stop).pipe(
+      Effect.zipRight(Effect.sleep(timeout)),
+      Effect.zipRight(Effect.logWarning(`worker ${prefix}: in-flight work not committed ${Duration.format(timeout)} after the stop; it stays pending for redelivery`)),
+      Effect.zipRight(Fiber.interruptAll(fibers))
+    )
+    yield* Effect.raceFirst(Fiber.joinAll(fibers), deadline)
   })

@@ -3,14 +3,14 @@
  * real redis-server. Part one drives the transport directly; part two runs topologies
  * through the worker loop (retries, dead letters, backpressure, graceful stop).
  */
-import { Effect, Layer, Ref, Schema } from "effect"
+import { Effect, Fiber, Layer, Ref, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { drop, listDeadLetters, requeue } from "../runtime/dlq.ts"
 import { makeEnvelopeCodec } from "../runtime/envelope.ts"
 import { PermanentError } from "../runtime/errors.ts"
 import { makeKeys } from "../runtime/keys.ts"
 import { Metrics } from "../runtime/metrics.ts"
-import { flatMap, map, type OperatorNode, output, sink, stream, type StreamDef, topology } from "../runtime/topology.ts"
+import { flatMap, map, type OperatorNode, output, sink, source, stream, type StreamDef, topology } from "../runtime/topology.ts"
 import { Transport } from "../runtime/transport.ts"
 import { feeder, runTest, startWorker, transportCases, uniqueName, waitUntil } from "./support/harness.ts"
 
@@ -168,6 +168,124 @@ describe.each(transportCases)("transport conformance: $name", (tc) => {
         expect(yield* t.trim(s, 10)).toBe(40)
         expect((yield* t.info(s)).length).toBe(10)
         expect(yield* t.trim(s, 10)).toBe(0)
+      })
+    ))
+
+  it("claims a retry back only while the consumer still owns the entry; a hold keeps the delivery count", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const s = makeKeys(uniqueName()).stream("in")
+        yield* t.ensureGroup(s, "g")
+        yield* t.append({ stream: s, entries: Array.from({ length: 3 }, (_, i) => fields(i)) })
+        const { deliveries } = yield* t.exchange({ read: { stream: s, group: "g", consumer: "a", count: 3, blockMs: 0 } })
+        const ids = deliveries.map((d) => d.id)
+        // b's retry list names a's entries (a took them over meanwhile): b must not take them.
+        expect(yield* t.claim(s, "g", "b", ids)).toEqual([])
+        const held = yield* t.claim(s, "g", "a", ids, "hold")
+        expect(held.map((d) => [d.id, d.deliveries])).toEqual(ids.map((id) => [id, 1]))
+        const retried = yield* t.claim(s, "g", "a", [ids[0]!])
+        expect(retried.map((d) => d.deliveries)).toEqual([2])
+        const info = yield* t.info(s)
+        expect(Object.fromEntries(info.groups[0]!.consumers.map((c) => [c.name, c.pending]))).toMatchObject({ a: 3 })
+      })
+    ))
+
+  it("re-reads its own pending entries after a restart when some were deleted from the stream", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const s = makeKeys(uniqueName()).stream("in")
+        yield* t.ensureGroup(s, "g")
+        const ids = yield* t.append({ stream: s, entries: Array.from({ length: 5 }, (_, i) => fields(i)) })
+        yield* t.exchange({ read: { stream: s, group: "g", consumer: "a", count: 5, blockMs: 0 } })
+        yield* t.remove(s, [ids[2]!])
+        const own = yield* t.readPending(s, "g", "a", 100)
+        expect(own.map((d) => d.id)).toEqual([ids[0], ids[1], ids[3], ids[4]])
+        // The deleted one can never be processed: it no longer counts as pending.
+        expect((yield* t.info(s)).groups[0]!.pending).toBe(4)
+      })
+    ))
+
+  it("counts the backlog from the last-delivered entry when Redis cannot tell a group's lag", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const s = makeKeys(uniqueName()).stream("in")
+        yield* t.ensureGroup(s, "g")
+        const ids = yield* t.append({ stream: s, entries: Array.from({ length: 300 }, (_, i) => fields(i)) })
+        const { deliveries } = yield* t.exchange({ read: { stream: s, group: "g", consumer: "c", count: 290, blockMs: 0 } })
+        yield* t.commit({ appends: [], acks: [{ stream: s, group: "g", ids: deliveries.map((d) => d.id) }] })
+        // An XDEL inside the unread range: Redis 7 answers a nil lag from then on.
+        yield* t.remove(s, [ids[295]!])
+        expect(yield* t.backlog([{ stream: s, groups: ["g"] }])).toBe(9)
+        const x = yield* t.exchange({ backlog: [{ stream: s, groups: ["g"] }] })
+        expect(x.backlog).toBe(9)
+      })
+    ))
+
+  it("keeps what a round trip read when its commit is refused, and reports a commit applied when the read fails", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const keys = makeKeys(uniqueName())
+        const s = keys.stream("in")
+        const out = keys.stream("out")
+        yield* t.ensureGroup(s, "g")
+        yield* t.append({ stream: s, entries: Array.from({ length: 4 }, (_, i) => fields(i)) })
+        const refused = yield* tc.refusedCommit(keys.stream("not-a-stream"))
+        const first = yield* t.exchange({ commit: refused, read: { stream: s, group: "g", consumer: "c", count: 4, blockMs: 0 } })
+        expect(first.commitError).toBeDefined()
+        expect(first.deliveries).toHaveLength(4)
+        // The commit applies; the read (from a group that does not exist) fails on its own.
+        const second = yield* t.exchange({
+          commit: { appends: [{ stream: out, entries: [{ n: "x" }] }], acks: [{ stream: s, group: "g", ids: first.deliveries.map((d) => d.id) }] },
+          read: { stream: s, group: "no-such-group", consumer: "c", count: 4, blockMs: 0 }
+        })
+        expect(second.commitError).toBeUndefined()
+        expect(second.readError?.message).toMatch(/NOGROUP/)
+        expect((yield* t.info(out)).length).toBe(1)
+        expect((yield* t.info(s)).groups[0]!.pending).toBe(0)
+      })
+    ))
+
+  it("prunes only consumers that hold nothing, even while they read", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const reader = yield* tc.second
+        const s = makeKeys(uniqueName()).stream("in")
+        yield* t.ensureGroup(s, "g")
+        yield* t.append({ stream: s, entries: Array.from({ length: 400 }, (_, i) => fields(i)) })
+        let done = false
+        const prune = Effect.gen(function* () {
+          while (!done) yield* t.pruneConsumers(s, "g", 0)
+        })
+        const pruner = yield* Effect.fork(Effect.all([prune, prune, prune], { concurrency: "unbounded" }))
+        let lost = 0
+        for (let i = 0; i < 400; i++) {
+          const { deliveries } = yield* reader.exchange({ read: { stream: s, group: "g", consumer: "c", count: 1, blockMs: 0 } })
+          const [pending] = yield* tc.pendingAndLength(s, "g", s)
+          if (pending === 0) lost++ // the consumer was deleted with the entry it had just read
+          yield* reader.commit({ appends: [], acks: [{ stream: s, group: "g", ids: deliveries.map((d) => d.id) }] })
+        }
+        done = true
+        yield* Fiber.join(pruner)
+        expect(lost).toBe(0)
+      })
+    ))
+
+  it("trims by age too, and a stream without groups (a dead-letter stream) by length and age alone", () =>
+    run(
+      Effect.gen(function* () {
+        const t = yield* Transport
+        const s = makeKeys(uniqueName()).dlq("op")
+        yield* t.append({ stream: s, entries: Array.from({ length: 30 }, (_, i) => fields(i)) })
+        expect(yield* t.trim(s, 20)).toBe(10)
+        expect((yield* t.info(s)).length).toBe(20)
+        yield* Effect.sleep("20 millis")
+        expect(yield* t.trim(s, 1_000, 10)).toBe(20)
+        expect((yield* t.info(s)).length).toBe(0)
       })
     ))
 
@@ -402,6 +520,83 @@ describe.each(transportCases)("worker semantics: $name", (tc) => {
         yield* w.stop
       })
     ), 120_000)
+
+  it("contains a source whose poll throws, and keeps its dead letters within the retention", () =>
+    run(
+      Effect.gen(function* () {
+        const { t: base, feed, seen } = pipeline({ work: Effect.succeed })
+        const broken = source({
+          name: "broken",
+          to: base.streams.find((s) => s.name === "in")!,
+          every: "5 millis",
+          settings: { maxAttempts: 1 },
+          poll: Effect.sync((): never => {
+            throw new Error("the source has a bug")
+          })
+        })
+        const t = { ...base, nodes: [...base.nodes, broken] }
+        const w = yield* startWorker(t, { dlqRetention: { maxLen: 5, maxAgeMs: 3_600_000 } })
+        feed.push(...Array.from({ length: 50 }, (_, n) => ({ data: { n } })))
+        yield* waitUntil("the rest of the pipeline flows", Effect.sync(() => seen.length === 50))
+        const m = yield* Metrics
+        yield* waitUntil("the retention drops old dead letters", Effect.sync(() => m.dlqTrimmed.get({ operator: "broken" }) > 10))
+        expect(w.fiber.unsafePoll()).toBeNull() // still running
+        yield* w.stop
+        const [letter] = yield* listDeadLetters(t, w.keys, "broken", { count: 1 })
+        expect(letter!.error).toContain("the source has a bug")
+        // Every dead letter is either kept or counted as dropped by the retention.
+        const kept = (yield* (yield* Transport).info(w.keys.dlq("broken"))).length
+        expect(kept + m.dlqTrimmed.get({ operator: "broken" })).toBe(m.deadLettered.get({ operator: "broken" }))
+        expect(kept).toBeLessThan(m.deadLettered.get({ operator: "broken" }))
+      })
+    ))
+
+  it("trims only the streams its own nodes write", () =>
+    run(
+      Effect.gen(function* () {
+        const inS = stream("in", Item, { maxLen: 10 })
+        const feed = feeder("feed", inS)
+        const t = topology({
+          name: uniqueName(),
+          nodes: [feed.node, sink({ name: "collect", from: inS, run: () => Effect.void })],
+          services: Layer.empty
+        })
+        const transport = yield* Transport
+        const keys = makeKeys(t.name)
+        const codec = makeEnvelopeCodec("in", Item)
+        yield* transport.ensureGroup(keys.stream("in"), "collect")
+        const envelope = (n: number) =>
+          codec.encode({ eventType: "in", eventId: `e${n}`, timestamp: new Date().toISOString(), source: "test", version: 1, correlationId: `e${n}`, data: { n } })
+        yield* transport.append({ stream: keys.stream("in"), entries: Array.from({ length: 100 }, (_, n) => envelope(n)) })
+        const reader = yield* startWorker(t, { only: ["collect"] })
+        yield* waitUntil("everything is consumed", Effect.map(transport.info(keys.stream("in")), (i) => i.groups[0]!.pending === 0 && i.groups[0]!.lag === 0))
+        yield* Effect.sleep("700 millis") // several maintenance rounds of the reader
+        expect((yield* transport.info(keys.stream("in"))).length).toBe(100)
+        const writer = yield* startWorker(t, { only: ["feed"] })
+        yield* waitUntil("the writer trims it", Effect.map(transport.info(keys.stream("in")), (i) => i.length <= 10))
+        yield* writer.stop
+        yield* reader.stop
+      })
+    ))
+
+  it("requeues and lists dead letters a page at a time", () =>
+    run(
+      Effect.gen(function* () {
+        const { t } = pipeline({ work: Effect.succeed })
+        const keys = makeKeys(t.name)
+        const base = yield* Transport
+        const appended: Array<number> = []
+        const spy = { ...base, append: (a: Parameters<typeof base.append>[0]) => Effect.zipRight(Effect.sync(() => appended.push(a.entries.length)), base.append(a)) }
+        for (let i = 0; i < 5; i++) {
+          yield* base.append({ stream: keys.dlq("work"), entries: Array.from({ length: 500 }, (_, n) => ({ n: String(i * 500 + n), "dlq.error": "x" })) })
+        }
+        expect(yield* listDeadLetters(t, keys, "work", { count: 100_000 })).toHaveLength(1_000)
+        expect(yield* requeue(t, keys, "work", { all: true }).pipe(Effect.provideService(Transport, spy))).toBe(2_500)
+        expect(Math.max(...appended)).toBeLessThanOrEqual(1_000)
+        expect((yield* base.info(keys.stream("in"))).length).toBe(2_500)
+        expect((yield* base.info(keys.dlq("work"))).length).toBe(0)
+      })
+    ), 60_000)
 
   it("stops gracefully: in-flight work finishes and is acknowledged", () =>
     run(

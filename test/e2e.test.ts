@@ -54,7 +54,7 @@ const start = async () => {
   })
   children.push(child)
   const base = `http://127.0.0.1:${port}`
-  await waitFor("the server answers", async () => (await fetch(`${base}/health`).catch(() => undefined))?.ok === true, 120_000)
+  await waitFor("the server is ready", async () => (await fetch(`${base}/health/ready`).catch(() => undefined))?.ok === true, 120_000)
   return { child, base, pgPort }
 }
 

@@ -77,4 +77,34 @@ describe("httpClient", () => {
     expect(isRetryable(error)).toBe(false)
     expect(error?.message).toContain("unexpected body")
   })
+
+  it("sendText reads the body within the size cap; a larger body is permanent", async () => {
+    script.set("/text", [(res) => res.writeHead(200, { etag: '"v1"' }).end("hello")])
+    script.set("/huge", [(res) => res.writeHead(200).end("x".repeat(10_000))])
+    const text = await run(Http.sendText(HttpClientRequest.get(`${base}/text`), { maxBytes: 100 }))
+    expect(text).toEqual(Either.right({ status: 200, headers: expect.objectContaining({ etag: '"v1"' }), text: "hello" }))
+    const huge = await run(Http.sendText(HttpClientRequest.get(`${base}/huge`), { maxBytes: 100, what: "big" }))
+    const error = Either.getLeft(huge).pipe((o) => (o._tag === "Some" ? o.value : undefined))
+    expect(isRetryable(error)).toBe(false)
+    expect(error?.message).toBe("big: response larger than 100 bytes")
+  })
+
+  it("a 304 is an answer only for a conditional request", async () => {
+    script.set("/same", [(res) => res.writeHead(304).end(), (res) => res.writeHead(304).end()])
+    const conditional = await run(Http.sendText(HttpClientRequest.get(`${base}/same`), { conditional: true }))
+    expect(conditional).toEqual(Either.right({ status: 304, headers: expect.anything(), text: "" }))
+    const plain = await run(Http.sendText(HttpClientRequest.get(`${base}/same`), { retries: 0 }))
+    expect(Either.isLeft(plain)).toBe(true)
+  })
+
+  it("a refused connection is retryable and says why", async () => {
+    const closed = createServer()
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve))
+    const port = (closed.address() as AddressInfo).port
+    await new Promise<void>((resolve) => closed.close(() => resolve()))
+    const result = await run(Http.send(HttpClientRequest.get(`http://127.0.0.1:${port}/x`), { retries: 0 }))
+    const error = Either.getLeft(result).pipe((o) => (o._tag === "Some" ? o.value : undefined))
+    expect(isRetryable(error)).toBe(true)
+    expect(error?.message).toContain("ECONNREFUSED")
+  })
 })

@@ -3,18 +3,15 @@
  * nothing pending; SIGTERM finishes in-flight work and exits 0; the CLI lists and
  * requeues dead letters. These spawn `desainz worker` exactly as Nomad would.
  */
-import { spawn, type ChildProcess, execFile } from "node:child_process"
+import { type ChildProcess, execFile } from "node:child_process"
 import { promisify } from "node:util"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { inject } from "vitest"
-import { deriveEventId, makeEnvelopeCodec } from "../runtime/envelope.ts"
 import { makeKeys } from "../runtime/keys.ts"
-import crash from "./fixtures/crash.topology.ts"
+import { BIN, envFor as crashEnv, exitOf, pendingOf as crashPending, preload as preloadCrash, spawnWorker, TOPOLOGY, waitFor } from "./support/crashRun.ts"
 import { uniqueName } from "./support/harness.ts"
 
-const BIN = new URL("../bin/desainz.js", import.meta.url).pathname
-const TOPOLOGY = new URL("./fixtures/crash.topology.ts", import.meta.url).pathname
 const run = promisify(execFile)
 
 let redis: Redis
@@ -26,74 +23,10 @@ afterAll(() => redis.quit())
 const children: Array<ChildProcess> = []
 afterAll(() => children.forEach((c) => c.exitCode === null && c.kill("SIGKILL")))
 
-const envFor = (name: string, extra: Record<string, string> = {}) => ({
-  ...process.env,
-  REDIS_URL: inject("redisUrl"),
-  CRASH_TOPOLOGY: name,
-  LOG_LEVEL: "warning",
-  ...extra
-})
-
-const startWorker = (name: string, index: number, extra: Record<string, string> = {}) => {
-  const child = spawn(process.execPath, [BIN, "worker", "--topology", TOPOLOGY, "--only", "relay,record"], {
-    env: envFor(name, { DESAINZ_CONSUMER: `w${index}-${process.pid}`, ...extra }),
-    stdio: ["ignore", "inherit", "inherit"]
-  })
-  children.push(child)
-  return child
-}
-
-const exitOf = (child: ChildProcess) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.exitCode !== null || child.signalCode !== null
-      ? resolve({ code: child.exitCode, signal: child.signalCode })
-      : child.once("exit", (code, signal) => resolve({ code, signal }))
-  )
-
-const codec = makeEnvelopeCodec("crash.in", crash.streams.find((s) => s.name === "crash.in")!.schema)
-
-/** Writes `count` envelopes to the input stream; correlation ids are what the sink records. */
-const preload = async (name: string, count: number, poison: (n: number) => boolean = () => false) => {
-  const key = makeKeys(name).stream("crash.in")
-  const pad = "x".repeat(200)
-  const ids: Array<string> = []
-  for (let start = 0; start < count; start += 2_000) {
-    const pipe = redis.pipeline()
-    for (let n = start; n < Math.min(count, start + 2_000); n++) {
-      const eventId = deriveEventId(name, String(n))
-      ids.push(eventId)
-      const fields = codec.encode({
-        eventType: "crash.in",
-        eventId,
-        timestamp: new Date().toISOString(),
-        source: "test",
-        version: 1,
-        correlationId: eventId,
-        data: { n, pad, ...(poison(n) ? { poison: true } : {}) }
-      })
-      pipe.xadd(key, "*", ...Object.entries(fields).flat())
-    }
-    await pipe.exec()
-  }
-  return ids
-}
-
-const pendingOf = async (name: string) => {
-  const keys = makeKeys(name)
-  const [relay, record] = await Promise.all([
-    redis.xpending(keys.stream("crash.in"), "relay") as Promise<[number, ...Array<unknown>]>,
-    redis.xpending(keys.stream("crash.mid"), "record") as Promise<[number, ...Array<unknown>]>
-  ])
-  return Number(relay[0]) + Number(record[0])
-}
-
-const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
+const startWorker = (name: string, index: number, env: Record<string, string> = {}) => spawnWorker(children, inject("redisUrl"), name, index, { env })
+const envFor = (name: string) => crashEnv(inject("redisUrl"), name)
+const preload = (name: string, count: number, poison?: (n: number) => boolean) => preloadCrash(redis, name, count, poison)
+const pendingOf = (name: string) => crashPending(redis, name)
 
 describe("worker processes on redis", () => {
   it("loses nothing when one of two workers is killed with SIGKILL mid-run", async () => {

@@ -1,7 +1,8 @@
 /**
  * The publish node with every publisher, run by the worker (embedded transport) against the fake
  * Etsy and Printify servers, a PGlite store and a local blob folder: one listing row per
- * marketplace with the remote id, URL and state; the Redbubble and Amazon Merch bundles; Etsy's
+ * marketplace with the remote id, URL and state; a listing for a marketplace not configured
+ * dead-lettered with the reason; the Redbubble and Amazon Merch bundles; Etsy's
  * own 400 message on a dead letter and on the failed row; and the lost answers of a create or
  * an upload reconciled instead of repeated.
  */
@@ -9,6 +10,9 @@ import * as path from "node:path"
 import { describe, expect, layer } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Layer, Option } from "effect"
 import sharp from "sharp"
+import { Hono } from "hono"
+import type { IdeaListingsResponse } from "../operators/api/contract.ts"
+import { listingsApi } from "../operators/api/listings.ts"
 import { Credentials } from "../operators/marketplaces/credentials.ts"
 import { amazonMerch, MERCH_LIMITS } from "../operators/publishers/amazonMerch.ts"
 import { etsy, skuOf } from "../operators/publishers/etsy.ts"
@@ -30,7 +34,7 @@ import * as EtsyFake from "./fakes/etsy.ts"
 import * as PrintifyFake from "./fakes/printify.ts"
 import { Metrics } from "../runtime/metrics.ts"
 import { feeder, startWorker, transportCases, uniqueName, waitUntil } from "./support/harness.ts"
-import { approvedListing } from "./support/listings.ts"
+import { approvedListing, forMarketplace } from "./support/approvedListings.ts"
 import { migratedStore, tempDir } from "./support/store.ts"
 
 const embedded = transportCases.find((t) => t.name === "embedded")!
@@ -140,7 +144,7 @@ layer(base, { timeout: "120 seconds", excludeTestServices: true })("publish", (i
         Effect.gen(function* () {
           const { t, feed } = pipeline(context, names)
           const w = yield* startWorker(t)
-          feed.push({ data: listing })
+          feed.push(...names.map((m) => ({ data: forMarketplace(listing, m), key: m })))
           yield* settled(t, w.keys, 5)
           yield* w.stop
         })
@@ -173,6 +177,23 @@ layer(base, { timeout: "120 seconds", excludeTestServices: true })("publish", (i
       expect(byName.get("etsy")).toMatchObject({ external_id: String(onEtsy!.listing_id), url: onEtsy!.url, reason: null })
       expect(byName.get("printify")).toMatchObject({ external_id: product.id, url: product.external!.handle })
 
+      // The API the UI links from: web links only, bundle files served by the app.
+      const app = new Hono()
+      listingsApi()(app, {
+        run: (effect) => Effect.runPromiseExit(Effect.provide(effect, context) as Effect.Effect<any, any>),
+        emit: () => Effect.die("unused"),
+        requireToken: (_c, next) => next()
+      })
+      const body = (yield* Effect.promise(async () => (await app.request(`/api/ideas/${listing.ideaId}/listings`)).json())) as IdeaListingsResponse
+      expect(body.listings.map((l) => [l.marketplace, l.status, l.url])).toEqual([
+        ["amazon-merch", "exported", `/blobs/published-assets/amazon-merch/${listing.ideaId}/design.png`],
+        ["etsy", "published", onEtsy!.url],
+        ["export", "published", `/blobs/published-assets/export/${listing.ideaId}/print.png`],
+        ["printify", "published", product.external!.handle],
+        ["redbubble", "exported", `/blobs/published-assets/redbubble/${listing.ideaId}/design.png`]
+      ])
+      expect((yield* Effect.promise(async () => await app.request("/api/ideas/not-a-uuid/listings"))).status).toBe(400)
+
       // The bundles of the marketplaces without an upload API.
       const blobs = context.unsafeMap.get(BlobStore.key) as Context.Tag.Service<BlobStore>
       const rb = yield* blobs.get(`published-assets/redbubble/${listing.ideaId}/design.png`)
@@ -193,7 +214,7 @@ layer(base, { timeout: "120 seconds", excludeTestServices: true })("publish", (i
     Effect.gen(function* () {
       const { env } = yield* fakes
       const context = yield* marketplaces(["etsy"], env)
-      const listing = yield* approvedListing(2, { tags: ["teacher's #1 gift"] }).pipe(Effect.provide(context))
+      const listing = yield* approvedListing(2, { tags: ["teacher's #1 gift"], marketplace: "etsy" }).pipe(Effect.provide(context))
       yield* inWorker(
         Effect.gen(function* () {
           const { t, feed } = pipeline(context, ["etsy"])
@@ -216,7 +237,7 @@ layer(base, { timeout: "120 seconds", excludeTestServices: true })("publish", (i
     Effect.gen(function* () {
       const { etsyFake, env } = yield* fakes
       const context = yield* marketplaces(["etsy"], { ...env, ETSY_STATE: "active" })
-      const listing = yield* approvedListing(3).pipe(Effect.provide(context))
+      const listing = yield* approvedListing(3, { marketplace: "etsy" }).pipe(Effect.provide(context))
       etsyFake.state.loseNext.push({ method: "POST", path: /\/shops\/\d+\/listings$/ }, { method: "POST", path: /\/images$/ })
       yield* inWorker(
         Effect.gen(function* () {
@@ -278,6 +299,25 @@ layer(base, { timeout: "120 seconds", excludeTestServices: true })("publish", (i
       expect(yield* market.publish({ ...listing, marketplace: "printify" })).toEqual(outcome)
       expect(printifyFake.state.publishes).toEqual([earlier.id])
       expect(Option.isSome(yield* store.loadCredential("none"))).toBe(false)
+    })
+  )
+
+  it.scoped("a listing drafted for a marketplace that is not configured is dead-lettered naming it", () =>
+    Effect.gen(function* () {
+      const { env } = yield* fakes
+      const context = yield* marketplaces(["export"], env)
+      const listing = yield* approvedListing(5, { marketplace: "etsy" }).pipe(Effect.provide(context))
+      yield* inWorker(
+        Effect.gen(function* () {
+          const { t, feed } = pipeline(context, ["export"])
+          const w = yield* startWorker(t)
+          feed.push({ data: listing })
+          yield* waitUntil("a dead letter", Effect.map(listDeadLetters(t, w.keys, "publish"), (l) => l.length === 1), 50_000)
+          const [letter] = yield* listDeadLetters(t, w.keys, "publish")
+          expect(letter!.error).toContain('no publisher configured for marketplace "etsy" (MARKETPLACES: export)')
+          yield* w.stop
+        })
+      )
     })
   )
 

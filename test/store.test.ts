@@ -11,6 +11,7 @@ import { ConfigProvider, Context, Effect, Layer } from "effect"
 import postgres from "postgres"
 import { isRetryable, PermanentError, RetryableError } from "../runtime/errors.ts"
 import { attempt, migrate, Sql } from "../runtime/sql.ts"
+import { vectorToSql } from "../operators/store/db.ts"
 import { type IdeaRow } from "../operators/store/ideas.ts"
 import { type ListingRow } from "../operators/store/listings.ts"
 import { type SignalRow } from "../operators/store/signals.ts"
@@ -227,7 +228,7 @@ describe("Store on embedded PGlite", () => {
           expect(stored).toMatchObject({ status: "queued", reviewStatus: "pending", weightsVersion: 1, factors: ideas[2]!.factors })
 
           // 30 with a little of 31 is nearest to idea 30, then the others by distance (all orthogonal: ties).
-          const query = `[${embedding(30, 0.25).join(",")}]`
+          const query = vectorToSql(embedding(30, 0.25))
           const nearest = yield* attempt(
             "nearest",
             () => client`select id from ideas where signal_id = ${s.id} order by embedding <=> ${query} limit 2`

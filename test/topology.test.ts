@@ -196,27 +196,3 @@ describe("operator batch handlers", () => {
     expect(most).toBe(2)
   })
 })
-
-describe("nomad rendering", () => {
-  it("renders one group per node with its replicas, and an api group", async () => {
-    const { renderNomad } = await import("../runtime/nomad.ts")
-    const sa = stream("s.a", A)
-    const t = topology({
-      name: "demo",
-      nodes: [
-        source({ name: "src", to: sa, ...idle }),
-        sink({ name: "paint", from: sa, settings: { replicas: 3 }, run: () => Effect.void })
-      ],
-      services: Layer.empty
-    })
-    const hcl = renderNomad(toJson(t), { image: "desainz:1", datacenters: ["dc1"], variablesPath: "nomad/jobs/demo", cpuMhz: 100, memoryMb: 256, gpuNodes: ["paint"] })
-    expect(hcl).toMatch(/job "demo" \{/)
-    expect(hcl).toMatch(/group "api" \{[\s\S]*args {2}= \["serve", "--port", "8080"\]/)
-    expect(hcl).toMatch(/group "paint" \{\s+count = 3[\s\S]*args {2}= \["worker", "--only", "paint"\][\s\S]*device "nvidia\/gpu"/)
-    expect(hcl).toMatch(/group "src" \{\s+count = 1/)
-    expect(hcl).toContain('nomadVar "nomad/jobs/demo"')
-    expect(hcl).not.toMatch(/REDIS_URL\s*=/) // secrets come from the Nomad Variable, never the job file
-    // Braces balance: the job parses as one block.
-    expect(hcl.split("{").length).toBe(hcl.split("}").length)
-  })
-})

@@ -23,7 +23,7 @@ import { Metrics } from "../runtime/metrics.ts"
 import { mountStatic, UI_DIST } from "../runtime/static.ts"
 import { map, sink, stream, topology } from "../runtime/topology.ts"
 import * as EmbeddedTransport from "../runtime/transport/embedded.ts"
-import type { IdeaSummary, ReviewStatus } from "../operators/api/contract.ts"
+import type { IdeaListingsResponse, IdeaSummary, ReviewStatus } from "../operators/api/contract.ts"
 import { type Browser, launchChromium } from "../ui/support/chromium.ts"
 import { feeder, startWorker, uniqueName } from "./support/harness.ts"
 
@@ -136,6 +136,21 @@ const mountFakeIdeas = (app: Hono) => {
       return c.json({ ideaId: idea.ideaId, reviewStatus: status })
     })
   }
+  // Where the first idea is listed (operators/api/listings.ts): live on Etsy, refused by Printify, exported for Merch.
+  app.get("/api/ideas/:id/listings", (c) => {
+    const at = new Date().toISOString()
+    const body: IdeaListingsResponse = {
+      listings:
+        c.req.param("id") !== ideas[0]!.ideaId
+          ? []
+          : [
+              { marketplace: "amazon-merch", status: "exported", externalId: null, url: "/fake-blobs/merch-design.svg", remoteState: null, reason: null, updatedAt: at },
+              { marketplace: "etsy", status: "published", externalId: "1500000123", url: "https://www.etsy.com/listing/1500000123/born-to-leap", remoteState: "active", reason: null, updatedAt: at },
+              { marketplace: "printify", status: "failed", externalId: null, url: null, remoteState: null, reason: "printify: Variants are not valid for this blueprint and print provider. (HTTP 400)", updatedAt: at }
+            ]
+    }
+    return c.json(body)
+  })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -445,6 +460,23 @@ describe("ui in headless chromium", () => {
       },
       { token: TOKEN }
     ))
+
+  it("ideas view: each marketplace listing links to its page or bundle, and a failure shows the marketplace's reason", () =>
+    withPage("ideas-listings", async (page) => {
+      await page.goto(`${base}/#/ideas`)
+      const first = page.locator(`li[data-idea="${ideas[0]!.ideaId}"]`)
+      const listings = first.getByTestId("idea-listings")
+      await listings.waitFor()
+      const etsy = listings.locator('[data-marketplace="etsy"] a')
+      expect(await etsy.getAttribute("href")).toBe("https://www.etsy.com/listing/1500000123/born-to-leap")
+      expect(await etsy.textContent()).toContain("published · active #1500000123")
+      expect(await listings.locator('[data-marketplace="amazon-merch"] a').getAttribute("href")).toBe("/fake-blobs/merch-design.svg")
+      const printify = listings.locator('[data-marketplace="printify"]')
+      expect(await printify.locator("a").count()).toBe(0)
+      expect(await printify.textContent()).toContain("Variants are not valid for this blueprint and print provider.")
+      // Ideas listed nowhere show no listings row.
+      expect(await page.locator(`li[data-idea="${ideas[1]!.ideaId}"]`).getByTestId("idea-listings").count()).toBe(0)
+    }))
 
   it("keyboard: number keys switch views, the tabs follow the ARIA pattern, and the theme toggles", () =>
     withPage("topology-dark", async (page) => {

@@ -5,10 +5,13 @@ job "desainz" {
 
   update {
     max_parallel     = 1
+    health_check     = "checks"
     min_healthy_time = "10s"
+    healthy_deadline = "10m"
     auto_revert      = true
   }
 
+  # the HTTP API and UI (desainz serve)
   group "api" {
     count = 1
     network {
@@ -16,40 +19,51 @@ job "desainz" {
         to = 8080
       }
     }
+    restart {
+      attempts = 10
+      interval = "10m"
+      delay    = "15s"
+      mode     = "delay"
+    }
     service {
-      name = "desainz-api"
-      port = "http"
+      provider = "nomad"
+      name     = "desainz-api"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
       check {
+        name     = "ready"
         type     = "http"
-        path     = "/health"
+        path     = "/health/ready"
         interval = "10s"
-        timeout  = "2s"
+        timeout  = "3s"
       }
     }
     task "api" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
+        image = "desainz:latest"
         args  = ["serve", "--port", "8080"]
         ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -61,35 +75,56 @@ EOT
   # source occasions (occasions): - -> signals.raw
   group "occasions" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-occasions"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "occasions" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "occasions"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "occasions", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -101,35 +136,56 @@ EOT
   # source webhook (webhook): - -> signals.raw
   group "webhook" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-webhook"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "webhook" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "webhook"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "webhook", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -141,35 +197,56 @@ EOT
   # operator dedupe (dedupe): signals.raw -> signals.unique
   group "dedupe" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-dedupe"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "dedupe" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "dedupe"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "dedupe", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -181,35 +258,56 @@ EOT
   # operator enrich (enrich): signals.unique -> signals.enriched
   group "enrich" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-enrich"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "enrich" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "enrich"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "enrich", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -221,35 +319,56 @@ EOT
   # operator score (score): signals.enriched -> ideas.scored
   group "score" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-score"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "score" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "score"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "score", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -261,35 +380,56 @@ EOT
   # operator select (select): ideas.scored -> ideas.selected
   group "select" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-select"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "select" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "select"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "select", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -301,35 +441,56 @@ EOT
   # operator prompt (prompt): ideas.selected -> gen.requests
   group "prompt" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-prompt"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "prompt" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "prompt"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "prompt", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -341,35 +502,56 @@ EOT
   # operator generate (generate): gen.requests -> gen.images
   group "generate" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-generate"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "generate" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "generate"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "generate", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -381,35 +563,56 @@ EOT
   # operator mockup (mockup): gen.images -> mockups.ready
   group "mockup" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-mockup"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "mockup" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "mockup"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "mockup", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -421,35 +624,56 @@ EOT
   # operator listing (listing): mockups.ready -> listings.draft
   group "listing" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-listing"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "listing" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "listing"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "listing", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -461,35 +685,56 @@ EOT
   # operator review (review): listings.draft -> listings.approved
   group "review" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-review"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "review" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "review"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "review", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500
@@ -501,35 +746,56 @@ EOT
   # operator publish (publish-export): listings.approved -> listings.published
   group "publish" {
     count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
     restart {
       attempts = 10
       interval = "10m"
       delay    = "15s"
       mode     = "delay"
     }
+    service {
+      provider = "nomad"
+      name     = "desainz-publish"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
     task "publish" {
       driver = "docker"
       config {
-        image = "ghcr.io/example/desainz:0.1.0"
-        args  = ["worker", "--only", "publish"]
+        image = "desainz:latest"
+        args  = ["worker", "--only", "publish", "--port", "8080"]
+        ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
       env {
         DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
         HOST             = "0.0.0.0"
+        PORT             = "8080"
       }
       template {
         destination = "secrets/desainz.env"
         env         = true
-        data        = <<EOT
-{{- with nomadVar "nomad/jobs/desainz" -}}
-{{- range $k, $v := . }}
-{{ $k }}={{ $v }}
-{{- end }}
-{{- end }}
-EOT
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
       }
       resources {
         cpu    = 500

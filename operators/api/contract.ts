@@ -12,6 +12,7 @@ import type { TopologyJson } from "../../runtime/topology.ts"
 import type { Entry, StreamInfo } from "../../runtime/transport.ts"
 import type { Factors } from "../schemas.ts"
 import type { IdeaStatus, ReviewStatus } from "../store/ideas.ts"
+import type { ListingStatus } from "../store/listings.ts"
 
 export type { DeadLetter, Entry, Factors, IdeaStatus, NodeStats, ReviewStatus, Snapshot, StreamInfo, StreamStats, TopologyJson }
 
@@ -180,4 +181,26 @@ export interface WeightsResponse {
 export interface ImportResponse {
   readonly accepted: number
   readonly ids: ReadonlyArray<string>
+}
+
+// ---------------------------------------------------------------------------------------
+// Where an idea is listed (operators/api/listings.ts)
+
+export type { ListingStatus }
+
+/** One marketplace's listing of an idea. `url` opens it (the marketplace's page, or a bundle file the app serves). */
+export interface IdeaListing {
+  readonly marketplace: string
+  readonly status: ListingStatus
+  readonly externalId: string | null
+  readonly url: string | null
+  readonly remoteState: string | null
+  /** The marketplace's own message when the listing failed. */
+  readonly reason: string | null
+  readonly updatedAt: string
+}
+
+/** `GET /api/ideas/:id/listings`. */
+export interface IdeaListingsResponse {
+  readonly listings: ReadonlyArray<IdeaListing>
 }

@@ -16,16 +16,20 @@ import { Store } from "../store/store.ts"
 const ColorwayName = Schema.Literal(...(Object.keys(COLORWAYS) as Array<keyof typeof COLORWAYS>))
 
 export const MockupConfig = Schema.Struct({
-  colorways: Schema.NonEmptyArray(ColorwayName).annotations({ description: "garment colours to show", default: ["black", "white"] }),
-  variants: Schema.NonEmptyArray(Schema.Literal(...VARIANTS)).annotations({ description: "garment sides to show", default: ["front"] })
+  colorways: Schema.optionalWith(Schema.NonEmptyArray(ColorwayName), { default: () => ["black", "white"] as const }).annotations({
+    description: "garment colours to show"
+  }),
+  variants: Schema.optionalWith(Schema.NonEmptyArray(Schema.Literal(...VARIANTS)), { default: () => ["front"] as const }).annotations({
+    description: "garment sides to show"
+  })
 })
 
 export const mockup = (
-  config: Partial<typeof MockupConfig.Encoded>,
+  config: typeof MockupConfig.Encoded,
   io: { readonly from: StreamDef<Artwork>; readonly to: StreamDef<MockupSet> },
   settings?: SettingsInput
 ) => {
-  const c = decodeConfig("mockup", MockupConfig, { colorways: ["black", "white"], variants: ["front"], ...config })
+  const c = decodeConfig("mockup", MockupConfig, config)
   return map({
     name: "mockup",
     kind: "mockup",

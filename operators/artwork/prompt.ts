@@ -7,23 +7,20 @@ import { decodeConfig, map, type SettingsInput, type StreamDef } from "../../run
 import type { GenerationRequest, Idea } from "../schemas.ts"
 
 export const PromptConfig = Schema.Struct({
-  engine: Schema.Literal("procedural", "comfyui").annotations({ description: "which generator renders the artwork", default: "procedural" }),
-  style: Schema.String.annotations({
-    description: "style words appended to every image prompt",
-    default: "bold vector t-shirt design, clean typography, flat colors, isolated on transparent background, print ready"
-  })
+  engine: Schema.optionalWith(Schema.Literal("procedural", "comfyui"), { default: () => "procedural" }).annotations({
+    description: "which generator renders the artwork"
+  }),
+  style: Schema.optionalWith(Schema.String, {
+    default: () => "bold vector t-shirt design, clean typography, flat colors, isolated on transparent background, print ready"
+  }).annotations({ description: "style words appended to every image prompt" })
 })
 
 export const prompt = (
-  config: Partial<typeof PromptConfig.Type>,
+  config: typeof PromptConfig.Encoded,
   io: { readonly from: StreamDef<Idea>; readonly to: StreamDef<GenerationRequest> },
   settings?: SettingsInput
 ) => {
-  const c = decodeConfig("prompt", PromptConfig, {
-    engine: "procedural",
-    style: "bold vector t-shirt design, clean typography, flat colors, isolated on transparent background, print ready",
-    ...config
-  })
+  const c = decodeConfig("prompt", PromptConfig, config)
   return map({
     name: "prompt",
     kind: "prompt",

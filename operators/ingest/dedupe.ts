@@ -337,25 +337,20 @@ const isDuration = (u: string | number) => Option.exists(Duration.decodeUnknown(
 
 export const DedupeConfig = Schema.Struct({
   name: Schema.optionalWith(
-    Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9_-]*$/)).annotations({
-      description: "Node name; also names the filters' keys.",
-      default: "dedupe"
-    }),
+    Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9_-]*$/)).annotations({ description: "Node name; also names the filters' keys." }),
     { default: () => "dedupe" }
   ),
   capacity: Schema.optionalWith(
     Schema.Int.pipe(Schema.between(1, 1_000_000_000)).annotations({
       description: "Expected distinct signals per time bucket (ttl/2 of event time); past it the false-positive rate rises.",
-      examples: [100_000, 1_000_000],
-      default: 1_000_000
+      examples: [100_000, 1_000_000]
     }),
     { default: () => 1_000_000 }
   ),
   falsePositiveRate: Schema.optionalWith(
     Schema.Number.pipe(Schema.greaterThan(0), Schema.lessThan(0.5)).annotations({
       description: "Share of new signals wrongly dropped as duplicates at capacity.",
-      examples: [0.001, 0.01],
-      default: 0.001
+      examples: [0.001, 0.01]
     }),
     { default: () => 0.001 }
   ),
@@ -364,8 +359,7 @@ export const DedupeConfig = Schema.Struct({
       .pipe(Schema.filter(isDuration, { message: () => `expected a duration such as "7 days" or "12 hours" (or milliseconds)` }))
       .annotations({
         description: "How long (event time) a signal is remembered: between ttl/2 and ttl, then the same content passes again.",
-        examples: ["7 days", "36 hours"],
-        default: "7 days"
+        examples: ["7 days", "36 hours"]
       }),
     { default: () => "7 days" }
   )

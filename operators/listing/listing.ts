@@ -10,9 +10,9 @@ import type { Idea, Listing, MockupSet } from "../schemas.ts"
 import { Store } from "../store/store.ts"
 
 export const ListingConfig = Schema.Struct({
-  marketplace: Schema.NonEmptyString.annotations({ description: "where the listing goes", default: "export" }),
-  priceCents: Schema.Int.pipe(Schema.positive()).annotations({ description: "list price", default: 2499 }),
-  product: Schema.NonEmptyString.annotations({ description: "the product noun used in copy", default: "T-Shirt" })
+  marketplace: Schema.optionalWith(Schema.NonEmptyString, { default: () => "export" }).annotations({ description: "where the listing goes" }),
+  priceCents: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 2499 }).annotations({ description: "list price" }),
+  product: Schema.optionalWith(Schema.NonEmptyString, { default: () => "T-Shirt" }).annotations({ description: "the product noun used in copy" })
 })
 
 const hash = (s: string) => [...s].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 7)
@@ -80,11 +80,11 @@ export const writeListing = (set: MockupSet, c: typeof ListingConfig.Type): List
 }
 
 export const listing = (
-  config: Partial<typeof ListingConfig.Type>,
+  config: typeof ListingConfig.Encoded,
   io: { readonly from: StreamDef<MockupSet>; readonly to: StreamDef<Listing> },
   settings?: SettingsInput
 ) => {
-  const c = decodeConfig("listing", ListingConfig, { marketplace: "export", priceCents: 2499, product: "T-Shirt", ...config })
+  const c = decodeConfig("listing", ListingConfig, config)
   return map({
     name: "listing",
     kind: "listing",

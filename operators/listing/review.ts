@@ -9,18 +9,17 @@ import type { Listing } from "../schemas.ts"
 import { Store } from "../store/store.ts"
 
 export const ReviewConfig = Schema.Struct({
-  autoApproveAbove: Schema.Number.annotations({
-    description: "ideas scoring at least this are approved without a person; above 1 means everything waits",
-    default: 0.6
+  autoApproveAbove: Schema.optionalWith(Schema.Number, { default: () => 0.6 }).annotations({
+    description: "ideas scoring at least this are approved without a person; above 1 means everything waits"
   })
 })
 
 export const review = (
-  config: Partial<typeof ReviewConfig.Type>,
+  config: typeof ReviewConfig.Encoded,
   io: { readonly from: StreamDef<Listing>; readonly to: StreamDef<Listing> },
   settings?: SettingsInput
 ) => {
-  const c = decodeConfig("review", ReviewConfig, { autoApproveAbove: 0.6, ...config })
+  const c = decodeConfig("review", ReviewConfig, config)
   return flatMap({
     name: "review",
     kind: "review",

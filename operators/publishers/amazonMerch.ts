@@ -56,7 +56,10 @@ export const amazonMerch = (config: typeof AmazonMerchConfig.Encoded): Publisher
         Effect.gen(function* () {
           const bundle = yield* bundleWriter("amazon-merch", listing)
           const art = yield* readBlob(listing.mockups.artwork.printFileKey)
-          const meta = yield* Effect.promise(() => sharp(art).metadata())
+          const meta = yield* Effect.tryPromise({
+            try: () => sharp(art).metadata(),
+            catch: (e) => new PermanentError({ message: `amazon-merch: the print file does not decode: ${String(e)}` })
+          })
           if (meta.format !== "png" || meta.width !== MERCH_ARTWORK.width || meta.height !== MERCH_ARTWORK.height || art.byteLength > MERCH_ARTWORK.maxBytes) {
             return yield* Effect.fail(
               new PermanentError({
@@ -79,7 +82,7 @@ export const amazonMerch = (config: typeof AmazonMerchConfig.Encoded): Publisher
             "design.png"
           ]
           yield* bundle.put("merch.csv", Buffer.from(csv(COLUMNS, [row])), "text/csv")
-          return { status: "exported" as const, externalId: null, url: yield* bundle.uri(designKey), remoteState: null }
+          return { status: "exported" as const, externalId: null, url: yield* bundle.url(designKey), remoteState: null }
         }).pipe(Effect.provideService(BlobStore, blobs))
     }))
   }

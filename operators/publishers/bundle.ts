@@ -22,7 +22,8 @@ export const bundleWriter = (marketplace: string, listing: Listing) =>
     key: (file: string) => publishedAssetKey(marketplace, listing.ideaId, file),
     put: (file: string, bytes: Uint8Array, contentType: string) =>
       Effect.flatMap(publishedAssetKey(marketplace, listing.ideaId, file), (key) => Effect.as(blobs.put(key, bytes, { contentType }), key)),
-    uri: (key: string) => blobs.uri(key)
+    /** Where the app serves the file (`/blobs/<key>`, for the local folder and S3 alike): the listing's URL. */
+    url: (key: string) => Effect.succeed(`/blobs/${key.split("/").map(encodeURIComponent).join("/")}`)
   }))
 
 export const csv = (columns: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string | number>>): string =>

@@ -38,7 +38,7 @@ export const exportBundle = (): Publisher<BlobStore> => ({
         const mockupKeys = yield* Effect.forEach(listing.mockups.mockups, (m) =>
           Effect.flatMap(readBlob(m.key), (bytes) => bundle.put(`mockup-${m.variant}-${m.colorway}.jpg`, bytes, "image/jpeg"))
         )
-        const url = yield* bundle.uri(printKey)
+        const url = yield* bundle.url(printKey)
         // The bundle leaves out the publish time, so a redelivery writes the very same bytes.
         yield* bundle.put("listing.json", Buffer.from(JSON.stringify({ ...listing, externalId: listing.listingId, url }, null, 2)), "application/json")
         yield* bundle.put("listing.csv", Buffer.from(listingCsv(listing, printKey, mockupKeys)), "text/csv")

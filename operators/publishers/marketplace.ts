@@ -9,7 +9,7 @@
  * marketplace already has and finishes the job, never creating a second listing.
  */
 import { Config, ConfigError, Context, Effect, Either, Layer } from "effect"
-import { PermanentError, type RetryableError } from "../../runtime/errors.ts"
+import type { PermanentError, RetryableError } from "../../runtime/errors.ts"
 import { httpFailure } from "../../runtime/httpClient.ts"
 import type { Listing } from "../schemas.ts"
 
@@ -97,7 +97,3 @@ export const listingImages = (listing: Listing, options: { readonly printFile: b
     ? [{ key: listing.mockups.artwork.printFileKey, fileName: "print.png", contentType: "image/png", altText: `${listing.title} - design`.slice(0, 500) }]
     : [])
 ]
-
-/** A publisher selected without a setting it needs: stops the start, naming the variable. */
-export const missingSetting = (marketplace: string, variable: string, why: string) =>
-  new PermanentError({ message: `${marketplace}: ${variable} is not set: ${why}` })

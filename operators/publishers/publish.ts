@@ -1,18 +1,16 @@
 /**
- * Publish: takes an approved listing to every configured marketplace (the `Marketplace`
- * service, chosen by `MARKETPLACES`), one listing row per (idea, marketplace), and emits one
- * published listing per marketplace onto `listings.published`.
- *
- * Each row moves approved -> publishing -> published / exported, or failed with the
- * marketplace's own message. A permanent failure on any marketplace dead-letters the entry with
- * that message (the others are done and stay done: publishers are idempotent, so a requeued
- * dead letter only finishes what is missing); a transient one retries the entry.
+ * Publish: takes each approved listing to its own marketplace (`listing.marketplace`; the
+ * listing stage drafts one listing per marketplace of `MARKETPLACES`, each fitted to that
+ * marketplace's rules) through the `Marketplace` service, and emits the published listing onto
+ * `listings.published`. One listing row per (idea, marketplace), moving approved -> publishing ->
+ * published / exported, or failed with the marketplace's own message, which also dead-letters
+ * the entry (a transient failure retries it; publishers are idempotent, so a retry or a requeued
+ * dead letter only finishes what is missing).
  */
-import { Effect, Either } from "effect"
-import { isRetryable, PermanentError, RetryableError } from "../../runtime/errors.ts"
+import { Effect } from "effect"
+import { PermanentError } from "../../runtime/errors.ts"
 import { observe } from "../../runtime/metrics.ts"
-import { flatMap, output, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
-import { listingIdOf } from "../ids.ts"
+import { map, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
 import type { Listing } from "../schemas.ts"
 import type { ListingRow } from "../store/listings.ts"
 import { Store } from "../store/store.ts"
@@ -37,10 +35,9 @@ const row = (listing: Listing, status: ListingRow["status"], extra: Partial<List
   ...extra
 })
 
-const publishTo = (marketplace: MarketplaceShape, approved: Listing) =>
+const publishTo = (marketplace: MarketplaceShape, listing: Listing) =>
   Effect.gen(function* () {
     const store = yield* Store
-    const listing: Listing = { ...approved, marketplace: marketplace.name, listingId: listingIdOf(approved.ideaId, marketplace.name) }
     yield* store.upsertListings([row(listing, "publishing")])
     const outcome: PublishOutcome = yield* marketplace.publish(listing).pipe(
       // The reason shows in the UI; a retry moves the row back to publishing.
@@ -75,25 +72,20 @@ export const publish = (
   io: { readonly from: StreamDef<Listing>; readonly to: StreamDef<Listing> },
   settings?: SettingsInput
 ) =>
-  flatMap({
+  map({
     name: "publish",
     kind: "publish",
     ...io,
     settings,
     config,
-    run: (approved) =>
+    run: (listing) =>
       Effect.gen(function* () {
-        const marketplaces = yield* Marketplace
-        // One marketplace's failure does not stop the others; the entry fails after all were tried.
-        const results = yield* Effect.forEach(marketplaces, (m) => Effect.either(publishTo(m, approved)))
-        const failures = results.flatMap((r) => (Either.isLeft(r) ? [r.left] : []))
-        if (failures.length > 0) {
-          const message = failures.map((f) => f.message).join("; ")
-          // Permanent only when no failure could pass on a retry.
+        const marketplace = (yield* Marketplace).find((m) => m.name === listing.marketplace)
+        if (marketplace === undefined) {
           return yield* Effect.fail(
-            failures.some(isRetryable) ? new RetryableError({ message, cause: failures[0] }) : new PermanentError({ message, cause: failures[0] })
+            new PermanentError({ message: `publish: no publisher configured for marketplace "${listing.marketplace}" (MARKETPLACES: ${config.marketplaces.join(", ")})` })
           )
         }
-        return results.flatMap((r, i) => (Either.isRight(r) ? [output(r.right, { key: marketplaces[i]!.name })] : []))
+        return yield* publishTo(marketplace, listing)
       })
   })

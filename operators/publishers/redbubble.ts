@@ -14,6 +14,7 @@
 import { Effect, Schema } from "effect"
 import sharp from "sharp"
 import { BlobStore } from "../../runtime/blobs.ts"
+import { PermanentError } from "../../runtime/errors.ts"
 import { decodeConfig } from "../../runtime/topology.ts"
 import { bundleWriter, csv, readBlob } from "./bundle.ts"
 import type { Publisher } from "./marketplace.ts"
@@ -37,17 +38,19 @@ export const redbubble = (config: typeof RedbubbleConfig.Encoded = {}): Publishe
         Effect.gen(function* () {
           const bundle = yield* bundleWriter("redbubble", listing)
           const art = yield* readBlob(listing.mockups.artwork.printFileKey)
-          const fitted = yield* Effect.promise(() =>
+          const fitted = yield* Effect.tryPromise({
+            catch: (e) => new PermanentError({ message: `redbubble: the print file does not decode: ${String(e)}` }),
+            try: () =>
             sharp(art)
               .resize(REDBUBBLE_TSHIRT.width, REDBUBBLE_TSHIRT.height, { fit: "contain", background: { r: 0, g: 0, b: 0, alpha: 0 } })
               .withMetadata({ density: 300 })
               .png()
               .toBuffer()
-          )
+          })
           const designKey = yield* bundle.put("design.png", fitted, "image/png")
           const row = [listing.title, listing.tags.slice(0, REDBUBBLE_MAX_TAGS).join(", "), listing.description, "design.png", c.defaultColor]
           yield* bundle.put("redbubble.csv", Buffer.from(csv(COLUMNS, [row])), "text/csv")
-          return { status: "exported" as const, externalId: null, url: yield* bundle.uri(designKey), remoteState: null }
+          return { status: "exported" as const, externalId: null, url: yield* bundle.url(designKey), remoteState: null }
         }).pipe(Effect.provideService(BlobStore, blobs))
     }))
   }

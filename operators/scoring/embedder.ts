@@ -16,11 +16,12 @@
  */
 import { createHash } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { LRUCache } from "lru-cache"
 import OpenAI from "openai"
 import { describeError, PermanentError, RetryableError } from "../../runtime/errors.ts"
+import { parseRetryAfter, USER_AGENT } from "../../runtime/httpClient.ts"
 import { EmbeddingDim } from "../../runtime/sql.ts"
 import { bloomHashes } from "../ingest/dedupe.ts"
-import { Lru, parseRetryAfter } from "../sources/http.ts"
 
 export type EmbedError = RetryableError | PermanentError
 
@@ -52,7 +53,7 @@ const cached = (
   options: { readonly batchSize: number; readonly cacheSize: number },
   call: (texts: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ReadonlyArray<number>>, EmbedError>
 ): EmbedderShape => {
-  const cache = new Lru<ReadonlyArray<number>>(options.cacheSize)
+  const cache = new LRUCache<string, ReadonlyArray<number>>({ max: options.cacheSize })
   const keyOf = (text: string) => createHash("sha1").update(`${model}\u0000${dimensions}\u0000${text}`).digest("base64")
   return {
     model,
@@ -112,7 +113,10 @@ export const hashEmbedding = (text: string, dimensions: number): ReadonlyArray<n
 
 export const HASHING_MODEL = "desainz-hashing-v1"
 
-export const makeHashing = (dimensions: number, cacheSize = 10_000): EmbedderShape =>
+/** Defaults of the options below, written once. */
+const DEFAULTS = { batchSize: 128, cacheSize: 10_000, timeoutMs: 30_000 } as const
+
+export const makeHashing = (dimensions: number, cacheSize: number = DEFAULTS.cacheSize): EmbedderShape =>
   cached(HASHING_MODEL, dimensions, { batchSize: 1_000, cacheSize }, (texts) =>
     Effect.sync(() => texts.map((t) => hashEmbedding(t, dimensions)))
   )
@@ -144,7 +148,7 @@ export const classifyEmbeddingError = (error: unknown, model: string): EmbedErro
   }
   if (error instanceof OpenAI.APIError && typeof error.status === "number") {
     const status = error.status
-    const wait = (status === 429 || status === 503) && error.headers ? parseRetryAfter(error.headers, Date.now()) : undefined
+    const wait = (status === 429 || status === 503) && error.headers ? parseRetryAfter(error.headers.get("retry-after"), Date.now(), error.headers.get("date")) : undefined
     const message = `embeddings (${model}): HTTP ${status}: ${error.message}${wait !== undefined ? ` (retry after ${Math.ceil(wait / 1000)}s)` : ""}`
     const cause = { status, ...(wait !== undefined ? { retryAfterMs: wait } : {}) }
     return status === 408 || status === 409 || status === 429 || status >= 500
@@ -160,10 +164,12 @@ export const makeOpenAI = (options: OpenAIEmbedderOptions): EmbedderShape => {
     apiKey: Redacted.value(options.apiKey),
     // Retries belong to the worker (backoff within the attempt budget, Retry-After honoured).
     maxRetries: 0,
-    timeout: options.timeoutMs ?? 30_000
+    // The package keeps its own HTTP stack (README, Dependencies); only the User-Agent is ours.
+    defaultHeaders: { "user-agent": USER_AGENT },
+    timeout: options.timeoutMs ?? DEFAULTS.timeoutMs
   })
   const { model, dimensions } = options
-  return cached(model, dimensions, { batchSize: options.batchSize ?? 128, cacheSize: options.cacheSize ?? 10_000 }, (texts) =>
+  return cached(model, dimensions, { batchSize: options.batchSize ?? DEFAULTS.batchSize, cacheSize: options.cacheSize ?? DEFAULTS.cacheSize }, (texts) =>
     Effect.tryPromise({
       // float, not the client's default base64: every compatible server speaks float.
       try: (signal) => client.embeddings.create({ model, input: [...texts], dimensions, encoding_format: "float" }, { signal }),
@@ -213,7 +219,7 @@ export const layerConfig = Layer.unwrapEffect(
     const model = yield* Config.string("EMBEDDINGS_MODEL").pipe(Config.withDefault("text-embedding-3-small"))
     // Local servers (Ollama, vLLM) take any key; the client insists on one.
     const apiKey = yield* Config.redacted("EMBEDDINGS_API_KEY").pipe(Config.withDefault(Redacted.make("none")))
-    const batchSize = yield* positive("EMBEDDINGS_BATCH", 128)
+    const batchSize = yield* positive("EMBEDDINGS_BATCH", DEFAULTS.batchSize)
     yield* Effect.logInfo(`embeddings: ${model} at EMBEDDINGS_URL, ${dimensions} dimensions`)
     return layerOpenAI({ baseURL: url.value.trim(), model, apiKey, dimensions, batchSize })
   })

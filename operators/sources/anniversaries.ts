@@ -12,8 +12,7 @@ import { Clock, Effect, Schema } from "effect"
 import { PermanentError } from "../../runtime/errors.ts"
 import { decodeConfig, source, type SettingsInput, type SourceNode, type StreamDef } from "../../runtime/topology.ts"
 import type { Signal } from "../schemas.ts"
-import { baseUrlField, type Candidate, makeHttpSource, optionalField, sourceFields, stableId } from "./http.ts"
-import type { RateLimiter } from "./rateLimit.ts"
+import { baseUrlField, type Candidate, makeHttpSource, optionalField, sourceFields, stableId, type SourceServices } from "./http.ts"
 
 const EntryType = Schema.Literal("selected", "events", "births", "deaths")
 type EntryType = typeof EntryType.Type
@@ -122,7 +121,7 @@ export const anniversaries = (
   config: typeof AnniversariesConfig.Encoded,
   io: { readonly to: StreamDef<Signal> },
   settings?: SettingsInput
-): SourceNode<Signal, RateLimiter> => {
+): SourceNode<Signal, SourceServices> => {
   const c = decodeConfig(config.name ?? "anniversaries", AnniversariesConfig, config)
   const http = makeHttpSource(c)
   const wanted = new Set(c.years)

@@ -7,8 +7,7 @@
 import { Effect, Schema } from "effect"
 import { decodeConfig, source, type SettingsInput, type SourceNode, type StreamDef } from "../../runtime/topology.ts"
 import type { Signal } from "../schemas.ts"
-import { baseUrlField, type Candidate, makeHttpSource, optionalField, sourceFields } from "./http.ts"
-import type { RateLimiter } from "./rateLimit.ts"
+import { baseUrlField, type Candidate, makeHttpSource, optionalField, sourceFields, type SourceServices } from "./http.ts"
 
 export const HackerNewsConfig = Schema.Struct({
   ...sourceFields({ kind: "hackernews", every: "5 minutes", rate: { ratePerSec: 10, burst: 20 } }),
@@ -73,7 +72,7 @@ export const hackernews = (
   config: typeof HackerNewsConfig.Encoded,
   io: { readonly to: StreamDef<Signal> },
   settings?: SettingsInput
-): SourceNode<Signal, RateLimiter> => {
+): SourceNode<Signal, SourceServices> => {
   const c = decodeConfig(config.name ?? "hackernews", HackerNewsConfig, config)
   const http = makeHttpSource(c)
   return source({

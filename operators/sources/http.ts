@@ -1,13 +1,16 @@
 /**
  * What every HTTP source adapter shares, so each adapter is only its API's shape:
  *
- * - a `fetch` GET with a timeout, a size cap, a User-Agent naming desAInz, the source's
- *   rate limit, and conditional requests (the last good response's ETag / Last-Modified
- *   are sent back; a 304 means nothing new);
- * - failure classification: network error, timeout, 408, 429, 5xx -> `RetryableError`;
- *   other 4xx, an unexpected status, a malformed body -> `PermanentError` naming the
- *   problem (the worker dead-letters it as `dlq.<source>` and keeps polling); 429 and 503
- *   carry the `Retry-After` wait (`retryAfterMs`), and no request is sent before it ends;
+ * - a GET through the runtime's HttpClient (`runtime/httpClient.ts`: User-Agent, timeout
+ *   over headers and body, size cap, failure classification) after a token from the
+ *   source's rate limit, with conditional requests (the last good response's ETag /
+ *   Last-Modified are sent back; a 304 means nothing new);
+ * - errors in the source's words: network error, timeout, 408, 429, 5xx -> `RetryableError`;
+ *   other 4xx, an unexpected status, a malformed body -> `PermanentError` quoting the API's
+ *   own message (the worker dead-letters it as `dlq.<source>` and keeps polling); a
+ *   `Retry-After` wait rides on the error (`retryAfterMs`), and no request is sent before
+ *   it ends. No retries inside a poll: a poll is retried whole by the worker, and every
+ *   request of it must take a rate-limit token;
  * - delta-only emission: a bounded memory of emitted item ids (and their engagement), so
  *   a re-poll emits only new items, or items whose engagement moved enough when asked;
  * - the config fields every adapter's config schema shares (validated with the runtime's
@@ -17,13 +20,19 @@
  * whole poll succeeds, so a poll that fails halfway loses nothing on the next try.
  */
 import { createHash } from "node:crypto"
-import { Clock, Config, Duration, Effect, Either, Option, ParseResult, Predicate, Redacted, Schema } from "effect"
+import { type HttpClient, HttpClientRequest } from "@effect/platform"
+import { Clock, Duration, Effect, Either, Option, ParseResult, Predicate, Redacted, Schema } from "effect"
+import { LRUCache } from "lru-cache"
 import { PermanentError, RetryableError, retryAfterMs } from "../../runtime/errors.ts"
+import { type HttpError, httpFailure, sendText } from "../../runtime/httpClient.ts"
 import type { Emission, PollResult } from "../../runtime/topology.ts"
 import type { Signal } from "../schemas.ts"
 import { RateLimiter, RateSettings } from "./rateLimit.ts"
 
 export type SourceError = RetryableError | PermanentError
+
+/** What a source's poll needs from its surroundings: the shared rate limit and the HttpClient. */
+export type SourceServices = RateLimiter | HttpClient.HttpClient
 
 // ---------------------------------------------------------------------------------------
 // Config shared by the adapters
@@ -80,7 +89,7 @@ export const sourceFields = (defaults: { readonly kind: string; readonly every: 
   rate: Schema.optionalWith(RateSettings, { default: () => defaults.rate }).annotations({
     description: "request rate allowed to this source, shared by all replicas"
   }),
-  delta: Schema.optionalWith(DeltaSettings, { default: () => ({ remember: 10_000, reemitMinDelta: 0 }) }).annotations({
+  delta: Schema.optionalWith(DeltaSettings, { default: () => Schema.decodeSync(DeltaSettings)({}) }).annotations({
     description: "delta-only emission: what a re-poll emits again"
   })
 })
@@ -111,67 +120,6 @@ export const optionalField = <S extends Schema.Schema.All>(schema: S) => Schema.
 /** A short stable id from parts, for items whose source gives none. */
 export const stableId = (...parts: ReadonlyArray<string>): string =>
   createHash("sha1").update(parts.join("\u0000")).digest("hex").slice(0, 16)
-
-// ---------------------------------------------------------------------------------------
-// Bounded memory
-
-/** A map that forgets its least recently used entries beyond `capacity`. */
-export class Lru<V> {
-  private readonly entries = new Map<string, V>()
-  constructor(readonly capacity: number) {}
-
-  get size(): number {
-    return this.entries.size
-  }
-
-  has(key: string): boolean {
-    return this.entries.has(key)
-  }
-
-  /** Reads and marks as recently used. */
-  get(key: string): V | undefined {
-    const value = this.entries.get(key)
-    if (value !== undefined) {
-      this.entries.delete(key)
-      this.entries.set(key, value)
-    }
-    return value
-  }
-
-  set(key: string, value: V): void {
-    this.entries.delete(key)
-    this.entries.set(key, value)
-    for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= this.capacity) break
-      this.entries.delete(oldest)
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Failures
-
-/** What a failed request reports in its error's `cause`. */
-export interface HttpFailure {
-  readonly url: string
-  readonly status?: number
-  /** How long the server asked us to wait (Retry-After), in ms. */
-  readonly retryAfterMs?: number
-}
-
-/** The wait a 429/503 asked for (defined with the runtime, which honours it in its backoff). */
-export { retryAfterMs }
-
-/** `Retry-After` as seconds or an HTTP date (relative to the server's `Date` when it sent one). */
-export const parseRetryAfter = (headers: Headers, now: number): number | undefined => {
-  const value = headers.get("retry-after")?.trim()
-  if (value === undefined || value === "") return undefined
-  if (/^\d+$/.test(value)) return Number(value) * 1000
-  const at = Date.parse(value)
-  if (Number.isNaN(at)) return undefined
-  const serverNow = Date.parse(headers.get("date") ?? "")
-  return Math.max(0, at - (Number.isNaN(serverNow) ? now : serverNow))
-}
 
 const stringAt = (value: unknown, ...path: ReadonlyArray<string>): string | undefined => {
   let current = value
@@ -204,6 +152,9 @@ const errorDetail = (body: string): string => {
   return [...new Set(parts.filter((p) => p !== undefined))].map(stripTags).join(" - ").slice(0, 300)
 }
 
+/** The wait a 429/503 asked for (defined with the runtime, which honours it in its backoff). */
+export { retryAfterMs }
+
 // ---------------------------------------------------------------------------------------
 // Requests
 
@@ -221,13 +172,13 @@ export type Fetched<A> = { readonly _tag: "NotModified" } | { readonly _tag: "Fr
 
 /** What a poll's code uses to fetch; everything it fetches is committed with the poll. */
 export interface PollContext {
-  readonly json: <A, I>(path: string, schema: Schema.Schema<A, I>, options?: GetOptions) => Effect.Effect<Fetched<A>, SourceError, RateLimiter>
+  readonly json: <A, I>(path: string, schema: Schema.Schema<A, I>, options?: GetOptions) => Effect.Effect<Fetched<A>, SourceError, SourceServices>
   /** A text resource, parsed by `parse` (Left = what is wrong with it). */
   readonly text: <A>(
     path: string,
     parse: (body: string) => Either.Either<A, string>,
     options?: GetOptions
-  ) => Effect.Effect<Fetched<A>, SourceError, RateLimiter>
+  ) => Effect.Effect<Fetched<A>, SourceError, SourceServices>
   /** True when the item was emitted before and nothing could make it emit again: skip fetching it. */
   readonly settled: (id: string) => boolean
 }
@@ -262,7 +213,7 @@ export interface HttpSource {
   /** Builds a source's `poll` from the code of one poll. */
   readonly poll: <R>(
     run: (http: PollContext) => Effect.Effect<PollPlan, SourceError, R>
-  ) => Effect.Effect<PollResult<Signal>, SourceError, R | RateLimiter>
+  ) => Effect.Effect<PollResult<Signal>, SourceError, R | SourceServices>
 }
 
 interface Validators {
@@ -270,61 +221,26 @@ interface Validators {
   readonly lastModified?: string
 }
 
-const VERSION = "0.1"
-
-/** Reddit's and Wikimedia's API rules ask for a way to reach the operator of a client. */
-const Contact = Config.string("DESAINZ_HTTP_CONTACT").pipe(Config.option)
-
-const userAgent = (contact: Option.Option<string>) =>
-  `desAInz/${VERSION} (print-on-demand design-idea engine${Option.match(contact, { onNone: () => "", onSome: (c) => `; ${c}` })})`
-
-const buildUrl = (baseUrl: string, path: string, query: GetOptions["query"]) => {
-  const real = new URL(baseUrl.replace(/\/+$/, "") + path)
-  const shown = new URL(real)
+/** The request (real query values) and how errors show its URL (secrets redacted). */
+const buildRequest = (baseUrl: string, path: string, query: GetOptions["query"]) => {
+  const url = new URL(baseUrl.replace(/\/+$/, "") + path)
+  const shown = new URL(url)
   for (const [key, value] of Object.entries(query ?? {})) {
     if (value === undefined) continue
-    real.searchParams.set(key, Redacted.isRedacted(value) ? Redacted.value(value) : String(value))
+    url.searchParams.set(key, Redacted.isRedacted(value) ? Redacted.value(value) : String(value))
     shown.searchParams.set(key, Redacted.isRedacted(value) ? "REDACTED" : String(value))
   }
-  return { url: real.href, shown: shown.href }
+  return { request: HttpClientRequest.get(url), shown: shown.href }
 }
 
-/** Reads at most `maxBytes` of the body, so a hostile or broken server cannot exhaust memory. */
-const readCapped = async (res: Response, maxBytes: number): Promise<{ text: string; truncated: boolean }> => {
-  if (res.body === null) return { text: "", truncated: false }
-  const reader = res.body.getReader()
-  const chunks: Array<Uint8Array> = []
-  let total = 0
-  let truncated = false
-  while (true) {
-    const { done, value } = await reader.read()
-    if (done) break
-    total += value.byteLength
-    if (total > maxBytes) {
-      truncated = true
-      chunks.push(value.subarray(0, value.byteLength - (total - maxBytes)))
-      await reader.cancel()
-      break
-    }
-    chunks.push(value)
-  }
-  return { text: new TextDecoder().decode(Buffer.concat(chunks)), truncated }
-}
-
-const ERROR_BODY_BYTES = 64 * 1024
-
-const send = async (url: string, headers: Record<string, string>, signal: AbortSignal, timeoutMs: number, maxBytes: number) => {
-  const res = await fetch(url, { headers, redirect: "follow", signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) })
-  const body = await readCapped(res, res.ok ? maxBytes : ERROR_BODY_BYTES)
-  return { status: res.status, headers: res.headers, body }
-}
-
-const describeCause = (cause: unknown): string => {
-  if (!(cause instanceof Error)) return String(cause)
-  const inner = cause.cause
-  const code = Predicate.hasProperty(inner, "code") ? ` (${String(inner.code)})` : ""
-  const detail = inner instanceof Error && inner.message !== "" ? `: ${inner.message}` : ""
-  return `${cause.message}${detail}${code}`
+/** A failed status in the source's words: the API's own message instead of its raw body. */
+const inSourceWords = (error: HttpError, call: string): HttpError => {
+  const detail = httpFailure(error)
+  if (detail?.status === undefined || (detail.status >= 200 && detail.status < 300)) return error
+  const why = errorDetail(detail.body)
+  const wait = detail.retryAfterMs
+  const message = `${call} -> HTTP ${detail.status}${why ? `: ${why}` : ""}${wait !== undefined ? ` (retry after ${Math.ceil(wait / 1000)}s)` : ""}`
+  return error._tag === "RetryableError" ? new RetryableError({ message, cause: error.cause }) : new PermanentError({ message, cause: error.cause })
 }
 
 const parseJsonWith = <A, I>(schema: Schema.Schema<A, I>) => {
@@ -342,10 +258,9 @@ const parseJsonWith = <A, I>(schema: Schema.Schema<A, I>) => {
 
 export const makeHttpSource = (options: HttpSourceOptions): HttpSource => {
   const { name, baseUrl, timeoutMs, rate, delta } = options
-  const maxBytes = options.maxBytes ?? 8 * 1024 * 1024
-  const validators = new Lru<Validators>(1_000)
-  const seen = new Lru<number>(delta.remember)
-  // Set by a 429/503 with Retry-After: nothing is sent to the API before then.
+  const validators = new LRUCache<string, Validators>({ max: 1_000 })
+  const seen = new LRUCache<string, number>({ max: delta.remember })
+  // Set by a failure carrying Retry-After: nothing is sent to the API before then.
   let notBefore = 0
 
   const movedEnough = (last: number, now: number) =>
@@ -353,83 +268,64 @@ export const makeHttpSource = (options: HttpSourceOptions): HttpSource => {
 
   const request = <A>(
     staged: Map<string, Validators>,
-    agent: string,
     path: string,
     decode: (body: string) => Either.Either<A, string>,
     get: GetOptions,
     accept: string
-  ): Effect.Effect<Fetched<A>, SourceError, RateLimiter> =>
+  ): Effect.Effect<Fetched<A>, SourceError, SourceServices> =>
     Effect.gen(function* () {
-      const { url, shown } = buildUrl(baseUrl, path, get.query)
+      const { request, shown } = buildRequest(baseUrl, path, get.query)
+      const call = `${name}: GET ${shown}`
       const waited = (yield* Clock.currentTimeMillis) - notBefore
       if (waited < 0) {
         return yield* new RetryableError({
-          message: `${name}: GET ${shown} not sent: the server asked to wait (Retry-After) ${Math.ceil(-waited / 1000)}s more`,
-          cause: { url: shown, retryAfterMs: -waited } satisfies HttpFailure
+          message: `${call} not sent: the server asked to wait (Retry-After) ${Math.ceil(-waited / 1000)}s more`,
+          cause: { retryAfterMs: -waited }
         })
       }
       const limiter = yield* RateLimiter
       yield* limiter.acquire(name, rate)
       const conditional = get.conditional ?? true
       const known = conditional ? validators.get(shown) : undefined
-      const headers: Record<string, string> = { "user-agent": agent, accept }
+      const headers: Record<string, string> = { accept }
       if (known?.etag !== undefined) headers["if-none-match"] = known.etag
       if (known?.lastModified !== undefined) headers["if-modified-since"] = known.lastModified
-      const res = yield* Effect.tryPromise({
-        try: (signal) => send(url, headers, signal, timeoutMs, maxBytes),
-        catch: (cause) =>
-          new RetryableError({
-            message:
-              cause instanceof Error && cause.name === "TimeoutError"
-                ? `${name}: GET ${shown} timed out after ${timeoutMs} ms`
-                : `${name}: GET ${shown} failed: ${describeCause(cause)}`,
-            cause: { url: shown } satisfies HttpFailure
+      const res = yield* sendText(HttpClientRequest.setHeaders(request, headers), {
+        what: call,
+        timeout: Duration.millis(timeoutMs),
+        retries: 0,
+        conditional,
+        ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {})
+      }).pipe(
+        Effect.tapError((error) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const wait = httpFailure(error)?.retryAfterMs
+            if (wait !== undefined) notBefore = now + wait
+            return Effect.void
           })
-      })
-      const now = yield* Clock.currentTimeMillis
+        ),
+        Effect.mapError((error) => inSourceWords(error, call))
+      )
       if (res.status === 304) return { _tag: "NotModified" } as const
-      if (res.status >= 200 && res.status < 300) {
-        if (res.body.truncated) {
-          return yield* new PermanentError({
-            message: `${name}: GET ${shown}: response larger than ${maxBytes} bytes`,
-            cause: { url: shown, status: res.status } satisfies HttpFailure
-          })
-        }
-        const decoded = decode(res.body.text)
-        if (Either.isLeft(decoded)) {
-          return yield* new PermanentError({
-            message: `${name}: unexpected response from GET ${shown}: ${decoded.left}`,
-            cause: { url: shown, status: res.status } satisfies HttpFailure
-          })
-        }
-        const etag = res.headers.get("etag") ?? undefined
-        const lastModified = res.headers.get("last-modified") ?? undefined
-        if (conditional && (etag !== undefined || lastModified !== undefined)) {
-          staged.set(shown, { ...(etag !== undefined ? { etag } : {}), ...(lastModified !== undefined ? { lastModified } : {}) })
-        }
-        return { _tag: "Fresh", body: decoded.right } as const
+      const decoded = decode(res.text)
+      if (Either.isLeft(decoded)) {
+        return yield* new PermanentError({ message: `${name}: unexpected response from GET ${shown}: ${decoded.left}`, cause: { status: res.status } })
       }
-      const wait = res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers, now) : undefined
-      if (wait !== undefined) notBefore = now + wait
-      const detail = errorDetail(res.body.text)
-      const message = `${name}: GET ${shown} -> HTTP ${res.status}${detail ? `: ${detail}` : ""}${
-        wait !== undefined ? ` (retry after ${Math.ceil(wait / 1000)}s)` : ""
-      }`
-      const cause: HttpFailure = { url: shown, status: res.status, ...(wait !== undefined ? { retryAfterMs: wait } : {}) }
-      return yield* res.status === 408 || res.status === 429 || res.status >= 500
-        ? new RetryableError({ message, cause })
-        : new PermanentError({ message, cause })
+      const etag = res.headers["etag"]
+      const lastModified = res.headers["last-modified"]
+      if (conditional && (etag !== undefined || lastModified !== undefined)) {
+        staged.set(shown, { ...(etag !== undefined ? { etag } : {}), ...(lastModified !== undefined ? { lastModified } : {}) })
+      }
+      return { _tag: "Fresh", body: decoded.right } as const
     })
 
   return {
     poll: (run) =>
       Effect.gen(function* () {
-        const contact = yield* Effect.orElseSucceed(Contact, () => Option.none<string>())
-        const agent = userAgent(contact)
         const staged = new Map<string, Validators>()
         const context: PollContext = {
-          json: (path, schema, get = {}) => request(staged, agent, path, parseJsonWith(schema), get, get.accept ?? "application/json"),
-          text: (path, parse, get = {}) => request(staged, agent, path, parse, get, get.accept ?? "*/*"),
+          json: (path, schema, get = {}) => request(staged, path, parseJsonWith(schema), get, get.accept ?? "application/json"),
+          text: (path, parse, get = {}) => request(staged, path, parse, get, get.accept ?? "*/*"),
           settled: (id) => delta.reemitGrowth === undefined && seen.has(id)
         }
         const plan = yield* run(context)

@@ -19,20 +19,25 @@ const EventType = Schema.Literal("public", "bank", "school", "optional", "observ
 type EventType = typeof EventType.Type
 
 export const OccasionsConfig = Schema.Struct({
-  countries: Schema.NonEmptyArray(Schema.String.pipe(Schema.pattern(/^[A-Z]{2}(-[A-Z0-9]{1,3})?$/))).annotations({
-    description: "ISO country codes, optionally with a region (US, US-CA, DE-BY)",
-    default: ["US"]
+  countries: Schema.optionalWith(Schema.NonEmptyArray(Schema.String.pipe(Schema.pattern(/^[A-Z]{2}(-[A-Z0-9]{1,3})?$/))), {
+    default: () => ["US"] as const
+  }).annotations({ description: "ISO country codes, optionally with a region (US, US-CA, DE-BY)" }),
+  languages: Schema.optionalWith(Schema.Array(Schema.String), { default: () => ["en"] }).annotations({
+    description: "holiday name languages, e.g. en, de"
   }),
-  languages: Schema.Array(Schema.String).annotations({ description: "holiday name languages, e.g. en, de", default: ["en"] }),
   niches: Schema.NonEmptyArray(Schema.NonEmptyTrimmedString).annotations({
     description: "audiences to cross occasions with",
     examples: [["teachers", "nurses", "dog lovers"]]
   }),
-  types: Schema.Array(EventType).annotations({ description: "holiday types to use", default: ["public", "observance", "custom"] }),
-  leadDays: Schema.partial(Schema.Record({ key: EventType, value: Schema.Int.pipe(Schema.between(0, 366)) })).annotations({
-    description: "days ahead of the date to emit, per event type (missing types use `default`)"
+  types: Schema.optionalWith(Schema.Array(EventType), { default: () => ["public", "observance", "custom"] as const }).annotations({
+    description: "holiday types to use"
   }),
-  defaultLeadDays: Schema.Int.pipe(Schema.between(0, 366)).annotations({ default: 45 }),
+  leadDays: Schema.optionalWith(Schema.partial(Schema.Record({ key: EventType, value: Schema.Int.pipe(Schema.between(0, 366)) })), {
+    default: () => ({})
+  }).annotations({ description: "days ahead of the date to emit, per event type (missing types use `defaultLeadDays`)" }),
+  defaultLeadDays: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 366)), { default: () => 45 }).annotations({
+    description: "days ahead of the date to emit for types without their own `leadDays`"
+  }),
   customEventsCsv: Schema.optional(Schema.String).annotations({
     description: "CSV with columns date (YYYY-MM-DD), name, and optional type, niches (|-separated), lead_days"
   })
@@ -80,11 +85,11 @@ const titleCase = (s: string) => s.replace(/\b\p{L}/gu, (c) => c.toUpperCase())
 const DAY = 86_400_000
 
 export const occasions = (
-  config: Partial<typeof OccasionsConfig.Encoded> & { readonly niches: ReadonlyArray<string> },
+  config: typeof OccasionsConfig.Encoded,
   io: { readonly to: StreamDef<Signal> },
   settings?: SettingsInput
 ) => {
-  const c = decodeConfig("occasions", OccasionsConfig, { countries: ["US"], languages: ["en"], types: ["public", "observance", "custom"], leadDays: {}, defaultLeadDays: 45, ...config })
+  const c = decodeConfig("occasions", OccasionsConfig, config)
   const calendars = c.countries.map((code) => {
     const [country, region] = code.split("-")
     const hd = region ? new Holidays(country!, region, { languages: [...c.languages] }) : new Holidays(country!, { languages: [...c.languages] })

@@ -6,8 +6,7 @@
 import { Effect, Schema } from "effect"
 import { decodeConfig, source, type SettingsInput, type SourceNode, type StreamDef } from "../../runtime/topology.ts"
 import type { Signal } from "../schemas.ts"
-import { baseUrlField, type Candidate, makeHttpSource, optionalField, sourceFields } from "./http.ts"
-import type { RateLimiter } from "./rateLimit.ts"
+import { baseUrlField, type Candidate, makeHttpSource, optionalField, sourceFields, type SourceServices } from "./http.ts"
 
 const Subreddit = Schema.String.pipe(
   Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_]{1,20}$/, { message: () => 'expected a subreddit name without "r/", e.g. "cats"' })
@@ -99,7 +98,7 @@ export const reddit = (
   config: typeof RedditConfig.Encoded,
   io: { readonly to: StreamDef<Signal> },
   settings?: SettingsInput
-): SourceNode<Signal, RateLimiter> => {
+): SourceNode<Signal, SourceServices> => {
   const c = decodeConfig(config.name ?? "reddit", RedditConfig, config)
   const http = makeHttpSource(c)
   return source({

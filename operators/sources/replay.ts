@@ -12,20 +12,19 @@ import type { Signal } from "../schemas.ts"
 export const ReplayConfig = Schema.Struct({
   path: Schema.NonEmptyString.annotations({ description: "the recording to replay", examples: ["data/signals.jsonl"] }),
   format: RecordingFormat,
-  speed: Schema.Number.pipe(Schema.nonNegative()).annotations({
-    description: "event-time seconds replayed per wall-clock second; 0 replays as fast as backpressure allows",
-    default: 3600
+  speed: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 3600 }).annotations({
+    description: "event-time seconds replayed per wall-clock second; 0 replays as fast as backpressure allows"
   }),
-  batch: Schema.Int.pipe(Schema.positive()).annotations({ description: "signals per poll at most", default: 200 })
+  batch: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 200 }).annotations({ description: "signals per poll at most" })
 })
 export type ReplayConfig = typeof ReplayConfig.Type
 
 export const replay = (
-  config: { readonly path: string; readonly format: RecordingFormat; readonly speed?: number; readonly batch?: number },
+  config: typeof ReplayConfig.Encoded,
   io: { readonly to: StreamDef<Signal> },
   settings?: SettingsInput
 ) => {
-  const c = decodeConfig("replay", ReplayConfig, { speed: 3600, batch: 200, ...config })
+  const c = decodeConfig("replay", ReplayConfig, config)
   const records = readRecording(c.path, c.format)
   const first = records.length > 0 ? Date.parse(records[0]!.signal.capturedAt) : 0
   let next = 0

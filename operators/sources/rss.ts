@@ -11,8 +11,7 @@ import { Clock, Effect, Either, Schema } from "effect"
 import { XMLParser, XMLValidator } from "fast-xml-parser"
 import { decodeConfig, source, type SettingsInput, type SourceNode, type StreamDef } from "../../runtime/topology.ts"
 import type { Signal } from "../schemas.ts"
-import { type Candidate, formatIssues, HttpUrl, makeHttpSource, optionalField, sourceFields, stableId } from "./http.ts"
-import type { RateLimiter } from "./rateLimit.ts"
+import { type Candidate, formatIssues, HttpUrl, makeHttpSource, optionalField, sourceFields, stableId, type SourceServices } from "./http.ts"
 
 export const RssConfig = Schema.Struct({
   ...sourceFields({ kind: "rss", every: "15 minutes", rate: { ratePerSec: 1, burst: 5 } }),
@@ -273,7 +272,7 @@ export const rss = (
   config: typeof RssConfig.Encoded,
   io: { readonly to: StreamDef<Signal> },
   settings?: SettingsInput
-): SourceNode<Signal, RateLimiter> => {
+): SourceNode<Signal, SourceServices> => {
   const c = decodeConfig(config.name ?? "rss", RssConfig, config)
   const http = makeHttpSource({ ...c, baseUrl: c.url })
   return source({

@@ -33,32 +33,30 @@ export const TIMESTAMP_HEADER = "x-desainz-timestamp"
 const NodeName = Schema.String.pipe(Schema.pattern(/^[a-z][a-z0-9_-]*$/))
 
 export const WebhookConfig = Schema.Struct({
-  name: Schema.optionalWith(NodeName.annotations({ description: "Node name.", default: "webhook" }), { default: () => "webhook" }),
+  name: Schema.optionalWith(NodeName.annotations({ description: "Node name." }), { default: () => "webhook" }),
   sources: Schema.optionalWith(
     Schema.NonEmptyArray(NodeName).annotations({
       description: "Names accepted as POST /ingest/<source>; a signal's `source` is the name it was posted to.",
-      examples: [["zapier", "shopify"]],
-      default: ["webhook"]
+      examples: [["zapier", "shopify"]]
     }),
     { default: () => ["webhook"] as const }
   ),
   maxBodyBytes: Schema.optionalWith(
-    Schema.Int.pipe(Schema.between(1, 16 * 1024 * 1024)).annotations({ description: "Largest accepted body (413 above).", default: 262_144 }),
+    Schema.Int.pipe(Schema.between(1, 16 * 1024 * 1024)).annotations({ description: "Largest accepted body (413 above)." }),
     { default: () => 262_144 }
   ),
   maxSignals: Schema.optionalWith(
-    Schema.Int.pipe(Schema.between(1, 10_000)).annotations({ description: "Most signals in one request body.", default: 100 }),
+    Schema.Int.pipe(Schema.between(1, 10_000)).annotations({ description: "Most signals in one request body." }),
     { default: () => 100 }
   ),
   toleranceSeconds: Schema.optionalWith(
     Schema.Int.pipe(Schema.between(1, 3_600)).annotations({
-      description: "How far X-Desainz-Timestamp may be from the server's clock, either way.",
-      default: 300
+      description: "How far X-Desainz-Timestamp may be from the server's clock, either way."
     }),
     { default: () => 300 }
   ),
   retryAfterSeconds: Schema.optionalWith(
-    Schema.Int.pipe(Schema.between(1, 3_600)).annotations({ description: "Retry-After of a 503 (backlog or stream unavailable).", default: 5 }),
+    Schema.Int.pipe(Schema.between(1, 3_600)).annotations({ description: "Retry-After of a 503 (backlog or stream unavailable)." }),
     { default: () => 5 }
   )
 }).annotations({ identifier: "WebhookConfig", description: "Signals pushed over HTTP with an HMAC signature." })

@@ -10,8 +10,7 @@ import { Config, Effect, Schema } from "effect"
 import { PermanentError } from "../../runtime/errors.ts"
 import { decodeConfig, source, type SettingsInput, type SourceNode, type StreamDef } from "../../runtime/topology.ts"
 import { IsoTime, type Signal } from "../schemas.ts"
-import { baseUrlField, type Candidate, makeHttpSource, optionalField, sourceFields } from "./http.ts"
-import type { RateLimiter } from "./rateLimit.ts"
+import { baseUrlField, type Candidate, makeHttpSource, optionalField, sourceFields, type SourceServices } from "./http.ts"
 
 export const YOUTUBE_API_KEY = "YOUTUBE_API_KEY"
 
@@ -139,7 +138,7 @@ export const youtube = (
   config: typeof YouTubeConfig.Encoded,
   io: { readonly to: StreamDef<Signal> },
   settings?: SettingsInput
-): SourceNode<Signal, RateLimiter> => {
+): SourceNode<Signal, SourceServices> => {
   const c = decodeConfig(config.name ?? "youtube", YouTubeConfig, config)
   const http = makeHttpSource(c)
   let cursor: Cursor = { region: 0, page: 0 }

@@ -52,6 +52,18 @@ export interface ListingsStore {
   readonly parkForReview: (draft: Listing) => Effect.Effect<boolean, SqlError>
   /** The draft parked for an idea, if any (encoded `Listing`, to decode at the call site). */
   readonly parkedDraft: (ideaId: string) => Effect.Effect<Option.Option<unknown>, SqlError>
+  /** Where an idea is listed: one entry per marketplace, with the remote id, URL, state and any failure reason. */
+  readonly listingsOfIdea: (ideaId: string) => Effect.Effect<ReadonlyArray<MarketplaceListing>, SqlError>
+}
+
+export interface MarketplaceListing {
+  readonly marketplace: string
+  readonly status: ListingStatus
+  readonly externalId: string | null
+  readonly url: string | null
+  readonly remoteState: string | null
+  readonly reason: string | null
+  readonly updatedAt: Date
 }
 
 export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): ListingsStore => {
@@ -132,5 +144,11 @@ export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): Li
       return Option.fromNullable(row?.draft)
     })
 
-  return { upsertListings, parkForReview, parkedDraft }
+  const listingsOfIdea: ListingsStore["listingsOfIdea"] = (ideaId) =>
+    attempt("read listings of idea", () =>
+      sql<Array<MarketplaceListing>>`select marketplace, status, external_id as "externalId", url, remote_state as "remoteState", reason,
+        updated_at as "updatedAt" from listings where idea_id = ${ideaId} order by marketplace`.then((rows) => [...rows])
+    )
+
+  return { upsertListings, parkForReview, parkedDraft, listingsOfIdea }
 }

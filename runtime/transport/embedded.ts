@@ -8,7 +8,7 @@
  * Every operation runs synchronously inside one JavaScript turn, which is what makes a
  * commit atomic here (the counterpart of MULTI/EXEC).
  */
-import { Effect, Layer } from "effect"
+import { Effect, Either, Layer, Option } from "effect"
 import { TransportError } from "../errors.ts"
 import {
   type Append,
@@ -157,6 +157,8 @@ export const make = Effect.sync((): TransportShape => {
     return worst
   }
 
+  const attempt = <A>(run: () => A) => Effect.try({ try: run, catch: (e) => e as Error })
+
   /** Waits until the stream gets new entries or `ms` pass. */
   const waitForAppend = (key: string, ms: number) =>
     Effect.async<void>((resume) => {
@@ -175,15 +177,14 @@ export const make = Effect.sync((): TransportShape => {
     })
 
   const read = (r: ReadRequest): Effect.Effect<ReadonlyArray<Delivery>, Error> =>
-    Effect.try(() => readNow(r)).pipe(
+    attempt(() => readNow(r)).pipe(
       Effect.flatMap((got) =>
-        got.length > 0 || r.blockMs <= 0
-          ? Effect.succeed(got)
-          : Effect.zipRight(waitForAppend(r.stream, r.blockMs), Effect.try(() => readNow(r)))
+        got.length > 0 || r.blockMs <= 0 ? Effect.succeed(got) : Effect.zipRight(waitForAppend(r.stream, r.blockMs), attempt(() => readNow(r)))
       )
     )
 
-  const claimEach = (key: string, group: string, consumer: string, ids: Iterable<string>, limit: number) => {
+  /** Claims pending `ids` for `consumer`; `ownOnly`: only those it owns; `count`: a delivery more. */
+  const claimEach = (key: string, group: string, consumer: string, ids: Iterable<string>, limit: number, ownOnly = false, count = true) => {
     const s = get(key)
     const g = groupOf(key, group)
     const now = Date.now()
@@ -192,7 +193,7 @@ export const make = Effect.sync((): TransportShape => {
     for (const id of ids) {
       if (out.length >= limit) break
       const p = g.pending.get(id)
-      if (p === undefined) continue
+      if (p === undefined || (ownOnly && p.consumer !== consumer)) continue
       const entry = s === undefined ? undefined : find(s, id)
       if (entry === undefined) {
         g.pending.delete(id)
@@ -200,13 +201,12 @@ export const make = Effect.sync((): TransportShape => {
       }
       p.consumer = consumer
       p.deliveredAt = now
-      p.count += 1
+      if (count) p.count += 1
       out.push({ id, fields: entry.fields, deliveries: p.count })
     }
     return out
   }
 
-  const attempt = <A>(run: () => A) => Effect.try({ try: run, catch: (e) => e as Error })
   const asTransportError = <A, R>(what: string, effect: Effect.Effect<A, Error, R>) =>
     Effect.mapError(effect, (cause) => new TransportError({ message: `embedded ${what}: ${cause.message}`, cause }))
 
@@ -223,10 +223,15 @@ export const make = Effect.sync((): TransportShape => {
       asTransportError(
         "exchange",
         Effect.gen(function* () {
-          if (x.commit) yield* attempt(() => commitNow(x.commit!))
+          // A commit that fails changes nothing (see commitNow); the read still happens.
+          const commitError = x.commit
+            ? Either.getLeft(yield* Effect.either(asTransportError("commit", attempt(() => commitNow(x.commit!))))).pipe(Option.getOrUndefined)
+            : undefined
           const backlog = x.backlog ? backlogNow(x.backlog) : 0
-          const deliveries = x.read ? yield* read(x.read) : []
-          return { backlog, deliveries }
+          const read_ = x.read ? yield* Effect.either(asTransportError("read", read(x.read))) : Either.right([])
+          return Either.isRight(read_)
+            ? { backlog, deliveries: read_.right, commitError }
+            : { backlog, deliveries: [], commitError, readError: read_.left }
         })
       ),
     backlog: (queries) => Effect.sync(() => backlogNow(queries)),
@@ -236,11 +241,11 @@ export const make = Effect.sync((): TransportShape => {
         attempt(() => {
           const g = groupOf(key, group)
           const mine = [...g.pending.entries()].filter(([, p]) => p.consumer === consumer).map(([id]) => id)
-          return claimEach(key, group, consumer, mine, count)
+          return claimEach(key, group, consumer, mine, count, true)
         })
       ),
-    claim: (key, group, consumer, ids) =>
-      asTransportError("claim", attempt(() => claimEach(key, group, consumer, ids, Number.MAX_SAFE_INTEGER))),
+    claim: (key, group, consumer, ids, mode = "retry") =>
+      asTransportError("claim", attempt(() => claimEach(key, group, consumer, ids, Number.MAX_SAFE_INTEGER, true, mode === "retry"))),
     autoClaim: (key, group, consumer, minIdleMs, count) =>
       asTransportError(
         "autoClaim",
@@ -293,12 +298,15 @@ export const make = Effect.sync((): TransportShape => {
         s.head = 0
         return before - s.entries.length
       }),
-    trim: (key, keep) =>
+    trim: (key, keep, maxAgeMs) =>
       Effect.sync(() => {
         const s = get(key)
-        if (s === undefined || s.entries.length - s.head <= keep) return 0
-        // Cut before the oldest of the newest `keep` entries, but not past what a group still needs.
-        let cut = s.entries.length - keep
+        if (s === undefined) return 0
+        // Cut before the oldest of the newest `keep` entries (and the first young enough),
+        // but not past what a group still needs.
+        let cut = Math.max(s.head, s.entries.length - keep)
+        if (maxAgeMs !== undefined) cut = Math.max(cut, firstAfter(s, { ms: Date.now() - maxAgeMs - 1, seq: Number.MAX_SAFE_INTEGER }))
+        if (cut <= s.head) return 0
         for (const g of s.groups.values()) {
           const oldestPending = g.pending.keys().next()
           const safe = oldestPending.done ? firstAfter(s, g.lastDelivered) : firstAfter(s, decrement(parse(oldestPending.value)))
@@ -326,7 +334,8 @@ export const make = Effect.sync((): TransportShape => {
           }
         }
         return removed
-      })
+      }),
+    ping: Effect.void
   }
   return shape
 })

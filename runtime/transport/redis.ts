@@ -7,16 +7,17 @@
  * connection.
  */
 import { readFileSync } from "node:fs"
-import { Effect, Layer, Redacted } from "effect"
+import { Either, Effect, Layer, Redacted } from "effect"
 import { Redis } from "ioredis"
 import { RespBatch, RespConnection } from "./resp.ts"
 import type { Fields } from "../envelope.ts"
-import { TransportError } from "../errors.ts"
+import { describeError, TransportError } from "../errors.ts"
 import {
   type BacklogQuery,
   type Commit,
   type Delivery,
   type Entry,
+  type ExchangeResult,
   type GroupInfo,
   Transport,
   type TransportShape
@@ -26,20 +27,51 @@ const script = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, impor
 
 interface ScriptedRedis extends Redis {
   desainzClaim(key: string, ...args: ReadonlyArray<string | number>): Promise<ReadonlyArray<unknown>>
-  desainzTrim(key: string, keep: number): Promise<number>
+  desainzTrim(key: string, keep: number, minId: string): Promise<number>
+  desainzPrune(key: string, group: string, minIdleMs: number): Promise<number>
+  desainzBacklog(key: string, lastDeliveredId: string, countUpTo: number): Promise<number>
 }
 
 const withScripts = (redis: Redis): ScriptedRedis => {
   redis.defineCommand("desainzClaim", { numberOfKeys: 1, lua: script("claim") })
   redis.defineCommand("desainzTrim", { numberOfKeys: 1, lua: script("trim") })
+  redis.defineCommand("desainzPrune", { numberOfKeys: 1, lua: script("prune") })
+  redis.defineCommand("desainzBacklog", { numberOfKeys: 1, lua: script("backlog") })
   return redis as ScriptedRedis
 }
 
+/** The oldest Redis this transport runs on: 7.0 reports a consumer group's lag (XINFO GROUPS). */
+export const MINIMUM_REDIS_VERSION = "7.0.0"
+
+/** Refuses a Redis older than `MINIMUM_REDIS_VERSION`, from `INFO server`'s text; returns the version. */
+export const checkRedisVersion = (info: string): string => {
+  const version = /^redis_version:(\S+)/m.exec(info)?.[1]
+  if (version === undefined) throw new Error("INFO server did not report redis_version")
+  const [major = 0, minor = 0] = version.split(".").map(Number)
+  const [needMajor = 0, needMinor = 0] = MINIMUM_REDIS_VERSION.split(".").map(Number)
+  if (major < needMajor || (major === needMajor && minor < needMinor)) {
+    throw new Error(
+      `Redis ${version} is not supported: desAInz needs Redis ${MINIMUM_REDIS_VERSION} or newer (consumer-group lag in XINFO GROUPS, which backpressure reads)`
+    )
+  }
+  return version
+}
+
+const asError = (what: string, cause: unknown) =>
+  new TransportError({ message: `redis ${what}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+
 const attempt = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, TransportError> =>
-  Effect.tryPromise({
-    try: run,
-    catch: (cause) => new TransportError({ message: `redis ${what}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
-  })
+  Effect.tryPromise({ try: run, catch: (cause) => asError(what, cause) })
+
+/** Runs a reply check; its error, or undefined when it passes. */
+const failure = (what: string, check: () => unknown): TransportError | undefined => {
+  try {
+    check()
+    return undefined
+  } catch (cause) {
+    return asError(what, cause)
+  }
+}
 
 const toFields = (flat: ReadonlyArray<string>): Fields => {
   const fields: Record<string, string> = {}
@@ -52,6 +84,13 @@ type ReadReply = ReadonlyArray<[string, RawEntries]> | null
 
 const fromRead = (reply: ReadReply, deliveries: number): ReadonlyArray<Delivery> =>
   reply === null ? [] : reply.flatMap(([, entries]) => entries.map(([id, flat]) => ({ id, fields: toFields(flat), deliveries })))
+
+/** A history read (id 0) answers a pending entry whose stream entry was deleted with nil fields. */
+const deletedIds = (reply: ReadReply): ReadonlyArray<string> =>
+  reply === null ? [] : reply.flatMap(([, entries]) => entries.filter(([, flat]) => flat === null).map(([id]) => id))
+
+const liveOnly = (reply: ReadReply): ReadReply =>
+  reply === null ? null : reply.map(([stream, entries]) => [stream, entries.filter(([, flat]) => flat !== null)])
 
 const fromClaim = (reply: ReadonlyArray<unknown>): ReadonlyArray<Delivery> => {
   const out: Array<Delivery> = []
@@ -66,15 +105,30 @@ const queueBacklog = (batch: RespBatch, queries: ReadonlyArray<BacklogQuery>): v
   for (const q of queries) batch.command("XLEN", q.stream).command("XINFO", "GROUPS", q.stream)
 }
 
+/** A group whose lag Redis could not tell: its undelivered entries must be counted. */
+interface UnknownLag {
+  readonly stream: string
+  readonly lastDeliveredId: string
+  readonly pending: number
+  readonly countUpTo: number
+}
+
 /**
  * The largest backlog among the queried streams, from `queueBacklog`'s replies starting at
  * `at`: what the slowest wanted group has not acknowledged yet (lag + pending). A group that
- * does not exist yet counts the whole stream (it will read from the start); when Redis
- * cannot tell a group's lag (after XDEL inside its range, or before Redis 7) the length is
- * used: an upper bound, so backpressure errs on the side of waiting.
+ * does not exist yet counts the whole stream (it will read from the start). A group whose
+ * lag Redis cannot tell (after an XDEL inside its unread range), or reports high enough to
+ * matter (`checkLagFrom`: Redis 7.0 can overstate it after an AOF restart), is returned in
+ * `unknown`, to be counted from its last-delivered id (`countUnknown`): the stream's length
+ * or a stale lag would be far above the watermarks and stall backpressure for good.
  */
-const backlogFrom = (queries: ReadonlyArray<BacklogQuery>, replies: ReadonlyArray<unknown>, at: number): number => {
+const backlogFrom = (
+  queries: ReadonlyArray<BacklogQuery>,
+  replies: ReadonlyArray<unknown>,
+  at: number
+): { readonly worst: number; readonly unknown: ReadonlyArray<UnknownLag> } => {
   let worst = 0
+  const unknown: Array<UnknownLag> = []
   for (let n = 0; n < queries.length; n++) {
     const length = replies[at + 2 * n]
     const groups = replies[at + 2 * n + 1]
@@ -87,12 +141,19 @@ const backlogFrom = (queries: ReadonlyArray<BacklogQuery>, replies: ReadonlyArra
     const infos = groups as ReadonlyArray<ReadonlyArray<unknown>>
     for (const wanted of queries[n]!.groups) {
       const info = infos.find((g) => fieldOf(g, "name") === wanted)
-      const lag = info === undefined ? undefined : fieldOf(info, "lag")
-      const backlog = info === undefined ? Number(length) : (typeof lag === "number" ? lag : Number(length)) + Number(fieldOf(info, "pending"))
-      if (backlog > worst) worst = backlog
+      if (info === undefined) {
+        if (Number(length) > worst) worst = Number(length)
+        continue
+      }
+      const lag = fieldOf(info, "lag")
+      const pending = Number(fieldOf(info, "pending"))
+      const q = queries[n]!
+      if (typeof lag !== "number" || (q.checkLagFrom !== undefined && lag >= q.checkLagFrom)) {
+        unknown.push({ stream: q.stream, lastDeliveredId: String(fieldOf(info, "last-delivered-id")), pending, countUpTo: q.countUpTo ?? 100_000 })
+      } else if (lag + pending > worst) worst = lag + pending
     }
   }
-  return worst
+  return { worst, unknown }
 }
 
 /** Queues a commit as MULTI, its XADDs and XACKs, EXEC; returns where EXEC's reply will be. */
@@ -133,26 +194,54 @@ const asObject = (flat: ReadonlyArray<unknown>): Record<string, unknown> => {
 
 export interface RedisTransportOptions {
   readonly url: Redacted.Redacted<string>
+  /**
+   * How long a command may go unanswered (beyond a blocking read's own wait) before its
+   * connection is taken for dead, closed and reopened; default 10 s. Also bounds connecting.
+   */
+  readonly commandTimeoutMs?: number | undefined
 }
 
 export const make = (options: RedisTransportOptions) =>
   Effect.gen(function* () {
+    const timeoutMs = options.commandTimeoutMs ?? 10_000
     const connect = () =>
       withScripts(
         new Redis(Redacted.value(options.url), {
           lazyConnect: false,
-          // Blocking reads and long MULTIs must not be cut by a client-side timeout.
-          maxRetriesPerRequest: null,
+          // No blocking commands and no long MULTIs go over this connection (those use
+          // resp.ts), so a bounded wait is right: during an outage a caller (an API
+          // request, /metrics) gets an error instead of a queue that waits forever.
+          maxRetriesPerRequest: 1,
+          commandTimeout: timeoutMs,
+          connectTimeout: timeoutMs,
+          keepAlive: 10_000,
           enableAutoPipelining: false
         })
       )
-    const shared = yield* Effect.acquireRelease(Effect.sync(connect), (r) => Effect.promise(() => r.quit().catch(() => undefined)))
+    const shared = yield* Effect.acquireRelease(Effect.sync(connect), (r) =>
+      // quit waits for Redis; during an outage it would wait forever, so disconnect after a while.
+      Effect.promise(() => Promise.race([r.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]).then(() => r.disconnect()))
+    )
+    shared.on("error", () => undefined) // reported by the commands that fail
+    /**
+     * A call over the shared connection. ioredis keeps a timed-out command in its queue,
+     * waiting for a reply a half-open connection will never bring (and keepalive may take
+     * minutes to notice), so a timeout also drops the connection to be reopened.
+     */
+    const viaShared = <A>(what: string, run: () => Promise<A>) =>
+      attempt(what, run).pipe(
+        Effect.tapError((e) => Effect.sync(() => (/timed out/i.test(e.message) ? shared.disconnect(true) : undefined)))
+      )
+
+    const info = yield* viaShared("INFO server", () => shared.info("server"))
+    yield* Effect.try({ try: () => checkRedisVersion(info), catch: (cause) => new TransportError({ message: describeError(cause), cause }) })
     // A consumer's round trips go over its own connection, so one waiting in XREADGROUP
     // BLOCK never holds up another's commit; by group, then consumer (consumer names are
     // unique within a group only: one process runs `0` of several operators).
     const url = Redacted.value(options.url)
     const dedicated = new Map<string, Map<string, RespConnection>>()
-    const unattached = new RespConnection(url)
+    const respOptions = { timeoutMs }
+    const unattached = new RespConnection(url, respOptions)
     yield* Effect.addFinalizer(() =>
       Effect.promise(() => Promise.all([unattached, ...[...dedicated.values()].flatMap((byConsumer) => [...byConsumer.values()])].map((c) => c.close())))
     )
@@ -160,8 +249,18 @@ export const make = (options: RedisTransportOptions) =>
       let byConsumer = dedicated.get(group)
       if (byConsumer === undefined) dedicated.set(group, (byConsumer = new Map()))
       let conn = byConsumer.get(consumer)
-      if (conn === undefined) byConsumer.set(consumer, (conn = new RespConnection(url)))
+      if (conn === undefined) byConsumer.set(consumer, (conn = new RespConnection(url, respOptions)))
       return conn
+    }
+
+    /** Counts what `backlogFrom` could not tell, and returns the largest backlog. */
+    const countUnknown = async (measured: { readonly worst: number; readonly unknown: ReadonlyArray<UnknownLag> }): Promise<number> => {
+      let worst = measured.worst
+      for (const u of measured.unknown) {
+        const lag = Number(await shared.desainzBacklog(u.stream, u.lastDeliveredId, u.countUpTo))
+        worst = Math.max(worst, lag + u.pending)
+      }
+      return worst
     }
 
     const groupsOf = async (conn: Redis, stream: string): Promise<ReadonlyArray<Record<string, unknown>>> =>
@@ -170,7 +269,7 @@ export const make = (options: RedisTransportOptions) =>
     const shape: TransportShape = {
       kind: "redis",
       ensureGroup: (stream, group) =>
-        attempt("XGROUP CREATE", () => shared.xgroup("CREATE", stream, group, "0", "MKSTREAM")).pipe(
+        viaShared("XGROUP CREATE", () => shared.xgroup("CREATE", stream, group, "0", "MKSTREAM")).pipe(
           Effect.asVoid,
           Effect.catchIf((e) => String(e.message).includes("BUSYGROUP"), () => Effect.void)
         ),
@@ -187,7 +286,7 @@ export const make = (options: RedisTransportOptions) =>
           committed(await unattached.send(batch), execAt)
         }),
       exchange: (x) =>
-        attempt("exchange", async () => {
+        attempt("exchange", async (): Promise<ExchangeResult> => {
           const conn = x.read ? connectionOf(x.read.group, x.read.consumer) : unattached
           const batch = new RespBatch()
           const hasCommit = x.commit !== undefined && (x.commit.appends.length > 0 || x.commit.acks.length > 0)
@@ -201,12 +300,23 @@ export const make = (options: RedisTransportOptions) =>
             if (r.blockMs > 0) batch.command("XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", r.count, "BLOCK", r.blockMs, "STREAMS", r.stream, ">")
             else batch.command("XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", r.count, "STREAMS", r.stream, ">")
           }
-          const replies = await conn.send(batch)
-          if (hasCommit) committed(replies, execAt)
-          const backlog = hasBacklog ? backlogFrom(x.backlog!, replies, backlogAt) : 0
+          // A blocking read waits its time on top of the command timeout.
+          const replies = await conn.send(batch, x.read?.blockMs ?? 0)
+          // Each part on its own: a failed commit must not lose what the read delivered
+          // (it is pending for this consumer now), and a failed read must not make the
+          // caller send a commit again that EXEC applied.
+          const commitError = hasCommit ? failure("commit", () => committed(replies, execAt)) : undefined
+          let backlog = 0
+          let readError: TransportError | undefined
+          if (hasBacklog) {
+            const measured = Either.try({ try: () => backlogFrom(x.backlog!, replies, backlogAt), catch: (e) => asError("backlog", e) })
+            if (Either.isLeft(measured)) readError = measured.left
+            else backlog = measured.right.unknown.length === 0 ? measured.right.worst : await countUnknown(measured.right)
+          }
           const read = replies[readAt]
-          if (read instanceof Error) throw read
-          return { backlog, deliveries: x.read ? fromRead(read as ReadReply, 1) : [] }
+          if (x.read && read instanceof Error) readError ??= asError("XREADGROUP", read)
+          const deliveries = x.read && !(read instanceof Error) ? fromRead(read as ReadReply, 1) : []
+          return { backlog, deliveries, commitError, readError }
         }),
       backlog: (queries) =>
         queries.length === 0
@@ -214,12 +324,15 @@ export const make = (options: RedisTransportOptions) =>
           : attempt("backlog", async () => {
               const batch = new RespBatch()
               queueBacklog(batch, queries)
-              return backlogFrom(queries, await unattached.send(batch), 0)
+              return countUnknown(backlogFrom(queries, await unattached.send(batch), 0))
             }),
       readPending: (stream, group, consumer, count) =>
-        attempt("XREADGROUP 0", async () => {
+        viaShared("XREADGROUP 0", async () => {
           const reply = (await shared.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", stream, "0")) as ReadReply
-          const entries = fromRead(reply, 0).filter((d) => Object.keys(d.fields).length > 0)
+          // Entries deleted from the stream while pending can never be processed: let them go.
+          const deleted = deletedIds(reply)
+          if (deleted.length > 0) await shared.xack(stream, group, ...deleted)
+          const entries = fromRead(liveOnly(reply), 0).filter((d) => Object.keys(d.fields).length > 0)
           if (entries.length === 0) return []
           // History reads count a delivery too; read the counts back from the pending list.
           const pending = (await shared.xpending(stream, group, entries[0]!.id, entries.at(-1)!.id, entries.length, consumer)) as ReadonlyArray<
@@ -228,16 +341,16 @@ export const make = (options: RedisTransportOptions) =>
           const counts = new Map(pending.map(([id, , , n]) => [id, Number(n)]))
           return entries.map((d) => ({ ...d, deliveries: counts.get(d.id) ?? 1 }))
         }),
-      claim: (stream, group, consumer, ids) =>
+      claim: (stream, group, consumer, ids, mode = "retry") =>
         ids.length === 0
           ? Effect.succeed([])
-          : attempt("XCLAIM", () => shared.desainzClaim(stream, group, consumer, "ids", ...ids)).pipe(Effect.map(fromClaim)),
+          : viaShared("XCLAIM", () => shared.desainzClaim(stream, group, consumer, mode === "retry" ? "ids" : "hold", ...ids)).pipe(Effect.map(fromClaim)),
       autoClaim: (stream, group, consumer, minIdleMs, count) =>
-        attempt("XAUTOCLAIM", () => shared.desainzClaim(stream, group, consumer, "auto", Math.floor(minIdleMs), count)).pipe(
+        viaShared("XAUTOCLAIM", () => shared.desainzClaim(stream, group, consumer, "auto", Math.floor(minIdleMs), count)).pipe(
           Effect.map(fromClaim)
         ),
       info: (stream) =>
-        attempt("XINFO", async () => {
+        viaShared("XINFO", async () => {
           if ((await shared.exists(stream)) === 0) return { length: 0, firstId: null, lastId: null, groups: [] }
           const s = asObject((await shared.call("XINFO", "STREAM", stream)) as ReadonlyArray<unknown>)
           const first = s["first-entry"] as [string, unknown] | null
@@ -257,7 +370,7 @@ export const make = (options: RedisTransportOptions) =>
           return { length: Number(s["length"]), firstId: first?.[0] ?? null, lastId: last?.[0] ?? null, groups }
         }),
       range: (stream, options = {}) =>
-        attempt("XRANGE", async () => {
+        viaShared("XRANGE", async () => {
           const count = options.count ?? 100
           const raw = (
             options.reverse
@@ -266,22 +379,18 @@ export const make = (options: RedisTransportOptions) =>
           ) as RawEntries
           return raw.map(([id, flat]): Entry => ({ id, fields: toFields(flat) }))
         }),
-      remove: (stream, ids) => (ids.length === 0 ? Effect.succeed(0) : attempt("XDEL", () => shared.xdel(stream, ...ids))),
-      trim: (stream, keep) => attempt("trim", () => shared.desainzTrim(stream, keep)).pipe(Effect.map(Number)),
+      remove: (stream, ids) => (ids.length === 0 ? Effect.succeed(0) : viaShared("XDEL", () => shared.xdel(stream, ...ids))),
+      trim: (stream, keep, maxAgeMs) =>
+        viaShared("trim", () => shared.desainzTrim(stream, keep, maxAgeMs === undefined ? "" : `${Math.max(0, Date.now() - maxAgeMs)}-0`)).pipe(
+          Effect.map(Number)
+        ),
       pruneConsumers: (stream, group, minIdleMs) =>
-        attempt("XGROUP DELCONSUMER", async () => {
-          const consumers = ((await shared.call("XINFO", "CONSUMERS", stream, group)) as ReadonlyArray<ReadonlyArray<unknown>>).map(asObject)
-          let removed = 0
-          for (const c of consumers) {
-            if (Number(c["pending"]) === 0 && Number(c["idle"]) >= minIdleMs) {
-              await shared.xgroup("DELCONSUMER", stream, group, String(c["name"]))
-              removed++
-            }
-          }
-          return removed
-        })
+        viaShared("prune consumers", () => shared.desainzPrune(stream, group, Math.floor(minIdleMs))).pipe(Effect.map(Number)),
+      ping: attempt("PING", () => unattached.send(new RespBatch().command("PING"))).pipe(
+        Effect.flatMap(([reply]) => (reply instanceof Error ? Effect.fail(asError("PING", reply)) : Effect.void))
+      )
     }
     return shape
   })
 
-export const layer = (options: RedisTransportOptions): Layer.Layer<Transport> => Layer.scoped(Transport, make(options))
+export const layer = (options: RedisTransportOptions): Layer.Layer<Transport, TransportError> => Layer.scoped(Transport, make(options))

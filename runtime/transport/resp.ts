@@ -8,7 +8,8 @@
  *
  * Pipelined request/response only (no pub/sub, no MONITOR): replies come back in the order
  * the commands were sent. A broken connection fails what is waiting and is reopened by the
- * next round trip.
+ * next round trip. A half-open one (the peer gone without a FIN: a crashed host, a dropped
+ * NAT entry) is found by the reply timeout, and by TCP keepalive when idle, and closed.
  */
 import * as net from "node:net"
 import * as tls from "node:tls"
@@ -61,6 +62,12 @@ interface Waiting {
   left: number
   readonly resolve: (replies: Array<unknown>) => void
   readonly reject: (error: Error) => void
+  readonly timer: ReturnType<typeof setTimeout> | undefined
+}
+
+export interface RespConnectionOptions {
+  /** How long connecting, or a round trip's replies (beyond a blocking read's wait), may take; default 10 s. */
+  readonly timeoutMs?: number | undefined
 }
 
 /** Where and how to connect, from a `redis://` or `rediss://` URL. */
@@ -111,15 +118,22 @@ export class RespConnection {
   private opening: Promise<void> | undefined
   private readonly waiting: Array<Waiting> = []
   private readonly endpoint: Endpoint
+  private readonly timeoutMs: number
 
-  constructor(url: string) {
+  constructor(url: string, options: RespConnectionOptions = {}) {
     this.endpoint = parseRedisUrl(url)
+    this.timeoutMs = options.timeoutMs ?? 10_000
   }
 
-  /** Sends the batch in one write; resolves with one reply per command (error replies as `Error` values). */
-  async send(batch: RespBatch): Promise<Array<unknown>> {
+  /**
+   * Sends the batch in one write; resolves with one reply per command (error replies as
+   * `Error` values). `waitMs` is how long the batch may legitimately wait on the server
+   * (a BLOCK): the replies are due within that plus the timeout, else the connection is
+   * taken for dead and closed.
+   */
+  async send(batch: RespBatch, waitMs = 0): Promise<Array<unknown>> {
     if (this.socket === undefined) await this.open()
-    return this.write(this.socket!, batch)
+    return this.write(this.socket!, batch, waitMs)
   }
 
   /** Ends the connection; what is still waiting fails. */
@@ -133,12 +147,22 @@ export class RespConnection {
     })
   }
 
-  private write(socket: net.Socket, batch: RespBatch): Promise<Array<unknown>> {
+  private write(socket: net.Socket, batch: RespBatch, waitMs: number): Promise<Array<unknown>> {
     return new Promise((resolve, reject) => {
       if (batch.commands === 0) return resolve([])
-      this.waiting.push({ replies: [], left: batch.commands, resolve, reject })
+      const { host, port } = this.endpoint
+      const limit = this.timeoutMs + waitMs
+      const timer = setTimeout(() => this.abandon(socket, new Error(`no reply from ${host}:${port} within ${limit} ms`)), limit)
+      this.waiting.push({ replies: [], left: batch.commands, resolve, reject, timer })
       socket.write(batch.text)
     })
+  }
+
+  /** Fails everything waiting on `socket` with `error` and closes it; the next send reconnects. */
+  private abandon(socket: net.Socket, error: Error): void {
+    if (this.socket === socket) this.socket = undefined
+    this.failAll(error)
+    socket.destroy()
   }
 
   private open(): Promise<void> {
@@ -152,6 +176,7 @@ export class RespConnection {
     const { host, port } = this.endpoint
     const socket = this.endpoint.tls ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port })
     socket.setNoDelay(true)
+    socket.setKeepAlive(true, 10_000)
     const parser = new RedisParser({
       returnReply: (reply) => this.reply(reply),
       returnError: (error) => this.reply(error),
@@ -164,7 +189,10 @@ export class RespConnection {
       this.failAll(new Error(hadError ? `connection to ${host}:${port} failed` : `connection to ${host}:${port} closed`))
     })
     this.socket = socket
-    const replies = await this.write(socket, this.endpoint.handshake)
+    // The handshake (or a PING when there is none) is queued behind the connect, so its
+    // timeout bounds connecting too.
+    const handshake = this.endpoint.handshake.commands > 0 ? this.endpoint.handshake : new RespBatch().command("PING")
+    const replies = await this.write(socket, handshake, 0)
     const refused = replies.find((r) => r instanceof Error)
     if (refused !== undefined) {
       socket.destroy()
@@ -178,11 +206,15 @@ export class RespConnection {
     head.replies.push(value)
     if (--head.left === 0) {
       this.waiting.shift()
+      clearTimeout(head.timer)
       head.resolve(head.replies)
     }
   }
 
   private failAll(error: Error): void {
-    for (const w of this.waiting.splice(0)) w.reject(error)
+    for (const w of this.waiting.splice(0)) {
+      clearTimeout(w.timer)
+      w.reject(error)
+    }
   }
 }

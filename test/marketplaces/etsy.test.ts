@@ -7,6 +7,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
 import { Credentials } from "../../operators/marketplaces/credentials.ts"
 import { ETSY_REFRESH_TOKEN } from "../../operators/marketplaces/etsy.ts"
+import { connectEtsy } from "../../operators/marketplaces/etsyConnect.ts"
 import { Store } from "../../operators/store/store.ts"
 import * as Etsy from "../../operators/marketplaces/etsy.ts"
 import { isRetryable } from "../../runtime/errors.ts"
@@ -90,6 +91,48 @@ layer(Layer.merge(credentials.pipe(Layer.provideMerge(migratedStore("desainz-ets
         expect(isRetryable(error)).toBe(false)
         expect(error.message).toContain("invalid_grant: Invalid refresh token")
       }).pipe(withEnv({}))
+    )
+  })
+
+  describe("desainz etsy connect", () => {
+    it.scoped("runs the authorization-code flow with PKCE on a loopback redirect and stores the refresh token sealed", () =>
+      Effect.gen(function* () {
+        const fake = yield* startEtsyFake()
+        const approve = (url: string) =>
+          Effect.sync(() => {
+            const q = new URL(url).searchParams
+            expect(q.get("code_challenge_method")).toBe("S256")
+            expect(q.get("scope")).toBe("listings_r listings_w shops_r transactions_r")
+            expect(q.get("redirect_uri")).toMatch(/^http:\/\/localhost:\d+\/callback$/)
+            // The seller approves on Etsy, which redirects the browser to the loopback URL.
+            const code = fake.authorize(q.get("code_challenge")!, q.get("redirect_uri")!)
+            void fetch(`${q.get("redirect_uri")}?code=${code}&state=${q.get("state")}`)
+          })
+        const { userId } = yield* connectEtsy({ port: 0, timeout: "20 seconds", onAuthorizeUrl: approve }).pipe(
+          withEnv({ ETSY_KEYSTRING: KEYSTRING, ETSY_API_URL: fake.apiUrl, ETSY_CONNECT_URL: "https://www.etsy.com/oauth/connect", DESAINZ_SECRET_KEY: SECRET_KEY })
+        )
+        expect(userId).toBe("12345678")
+        // A client with no ETSY_REFRESH_TOKEN now works from the stored one.
+        const etsy = yield* client(fake.apiUrl)
+        expect((yield* etsy.createDraftListing(draft)).state).toBe("draft")
+      })
+    )
+
+    it.scoped("a refusal on Etsy's page ends the command with Etsy's reason", () =>
+      Effect.gen(function* () {
+        const fake = yield* startEtsyFake()
+        const refuse = (url: string) =>
+          Effect.sync(() => {
+            const q = new URL(url).searchParams
+            void fetch(`${q.get("redirect_uri")}?error=access_denied&error_description=The+user+denied+the+request&state=${q.get("state")}`)
+          })
+        const error = yield* Effect.flip(
+          connectEtsy({ port: 0, timeout: "20 seconds", onAuthorizeUrl: refuse }).pipe(
+            withEnv({ ETSY_KEYSTRING: KEYSTRING, ETSY_API_URL: fake.apiUrl, DESAINZ_SECRET_KEY: SECRET_KEY })
+          )
+        )
+        expect(error.message).toContain("Etsy refused: access_denied: The user denied the request")
+      })
     )
   })
 

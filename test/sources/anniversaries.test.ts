@@ -8,11 +8,10 @@ import { Effect, Schema, TestClock } from "effect"
 import { Signal } from "../../operators/schemas.ts"
 import { anniversaries } from "../../operators/sources/anniversaries.ts"
 import { retryAfterMs } from "../../operators/sources/http.ts"
-import { layerInProcess } from "../../operators/sources/rateLimit.ts"
 import { PermanentError, RetryableError, TopologyError } from "../../runtime/errors.ts"
 import { jsonFixture, jsonResponse } from "../fakes/server.ts"
 import { startWikimediaFake } from "../fakes/wikimedia.ts"
-import { failure, runSource, signalsRaw } from "./harness.ts"
+import { failure, runSource, signalsRaw, sourceServices } from "./harness.ts"
 
 const fast = { ratePerSec: 1_000, burst: 1_000 }
 const make = (fakeUrl: string, extra: Partial<Parameters<typeof anniversaries>[0]> = {}) =>
@@ -61,7 +60,7 @@ describe("anniversaries source", () => {
         "/feed/v1/wikipedia/en/onthisday/selected/07/20",
         "/feed/v1/wikipedia/en/onthisday/events/07/20"
       ])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scoped("phrases births, and keeps only the configured round numbers", () =>
@@ -72,7 +71,7 @@ describe("anniversaries source", () => {
       expect(result.emissions.map((e) => e.data.content)).toEqual([
         "100th birthday: Edmund Hillary, New Zealand mountaineer (d. 2008) (born 1919)"
       ])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scoped("looks leadDays ahead, one date per poll, and takes each new day as it enters the window", () =>
@@ -92,7 +91,7 @@ describe("anniversaries source", () => {
       yield* TestClock.adjust("1 day")
       yield* node.poll
       expect(fake.requests.map((r) => r.path.slice(-5))).toEqual(["07/18", "07/19", "07/20", "07/21"])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scoped("the same day a year later is fetched again (unconditionally) and yields that year's anniversaries", () =>
@@ -108,7 +107,7 @@ describe("anniversaries source", () => {
         "25th anniversary: The Chinese Communist Party began a persecution campaign against Falun Gong. (1999)",
         "80th anniversary: World War II: Claus von Stauffenberg led a failed attempt to assassinate Adolf Hitler. (1944)"
       ])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scoped("an unexpected response or an error status is a PermanentError naming the problem; 429 is retryable", () =>
@@ -139,7 +138,7 @@ describe("anniversaries source", () => {
       expect(notFound.message).toContain("HTTP 404: Not found. - Route not found")
       expect(limited).toBeInstanceOf(RetryableError)
       expect(retryAfterMs(limited)).toBe(20_000)
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it("rejects a bad config at construction, naming the field", () => {

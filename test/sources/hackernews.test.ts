@@ -7,11 +7,10 @@ import { Effect, Schema } from "effect"
 import { Signal } from "../../operators/schemas.ts"
 import { hackernews } from "../../operators/sources/hackernews.ts"
 import { retryAfterMs } from "../../operators/sources/http.ts"
-import { layerInProcess } from "../../operators/sources/rateLimit.ts"
 import { PermanentError, RetryableError, TopologyError } from "../../runtime/errors.ts"
 import { startHackerNewsFake } from "../fakes/hackernews.ts"
 import { jsonResponse } from "../fakes/server.ts"
-import { failure, runSource, signalsRaw } from "./harness.ts"
+import { failure, runSource, signalsRaw, sourceServices } from "./harness.ts"
 
 const fast = { ratePerSec: 1_000, burst: 1_000 }
 const make = (baseUrl: string, extra: Partial<Parameters<typeof hackernews>[0]> = {}) =>
@@ -55,7 +54,7 @@ describe("hackernews source", () => {
       expect(result.emissions.find((e) => e.key === "42149877")!.data.tags).toEqual(["show-hn"])
       expect(fake.requests[0]!.path).toBe("/v0/topstories.json")
       expect(itemPaths(fake.requests).sort()).toEqual([...STORIES, ...NOT_EMITTED].sort())
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("reads only the first `limit` ids, at most `concurrency` at a time", () =>
@@ -66,7 +65,7 @@ describe("hackernews source", () => {
       expect(itemPaths(fake.requests)).toHaveLength(6)
       expect(fake.state.maxInFlight).toBe(2)
       expect(result.emissions.map((e) => e.key)).toEqual(["42150101", "42149877", "42148530"])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("a re-poll does not fetch stories already emitted and emits only new ones", () =>
@@ -82,7 +81,7 @@ describe("hackernews source", () => {
       })
       fake.state.lists.set("top", [42151000, ...(fake.state.lists.get("top") ?? [])])
       expect((yield* node.poll).emissions.map((e) => e.key)).toEqual(["42151000"])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("re-emits a story whose score moved, when configured", () =>
@@ -95,7 +94,7 @@ describe("hackernews source", () => {
       const again = yield* node.poll
       expect(again.emissions.map((e) => e.key)).toEqual(["42145109@323"])
       expect(again.emissions[0]!.data.engagement).toEqual({ score: 300, comments: 23 })
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("429 with Retry-After is a RetryableError carrying the wait", () =>
@@ -105,7 +104,7 @@ describe("hackernews source", () => {
       const error = yield* failure(make(fake.url).poll)
       expect(error).toBeInstanceOf(RetryableError)
       expect(retryAfterMs(error)).toBe(3_000)
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("an unexpected list or item is a PermanentError naming the problem", () =>
@@ -122,7 +121,7 @@ describe("hackernews source", () => {
       expect(badItem.message).toContain("/v0/item/42150101.json")
       expect(badItem.message).toContain("time: Expected number")
       expect(badItem.message).toContain("title: Expected string")
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it("rejects a bad config at construction, naming the field", () => {

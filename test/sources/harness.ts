@@ -4,9 +4,11 @@
  */
 import { Deferred, Effect, Either, Fiber, Layer } from "effect"
 import { Signal } from "../../operators/schemas.ts"
-import { layerInProcess, type RateLimiter } from "../../operators/sources/rateLimit.ts"
+import type { SourceServices } from "../../operators/sources/http.ts"
+import { layerInProcess } from "../../operators/sources/rateLimit.ts"
 import type { Fields } from "../../runtime/envelope.ts"
 import { PermanentError, RetryableError } from "../../runtime/errors.ts"
+import * as Http from "../../runtime/httpClient.ts"
 import { makeKeys } from "../../runtime/keys.ts"
 import { Metrics } from "../../runtime/metrics.ts"
 import { type SourceNode, stream, topology } from "../../runtime/topology.ts"
@@ -15,6 +17,9 @@ import { Transport } from "../../runtime/transport.ts"
 import { runWorker } from "../../runtime/worker.ts"
 
 export const signalsRaw = stream("signals.raw", Signal, { eventType: "signal.ingested" })
+
+/** What a source needs, as the topology's services give it: an in-process rate limit and the runtime's HttpClient. */
+export const sourceServices = Layer.merge(layerInProcess, Http.layer)
 
 export interface WrittenSignal {
   readonly eventId: string
@@ -28,9 +33,9 @@ export interface RunSnapshot {
 }
 
 /** Runs `node` until `until` holds for what it wrote (at most 4 s, inside the test timeout), then stops the worker gracefully. */
-export const runSource = (node: SourceNode<Signal, RateLimiter>, until: (s: RunSnapshot) => boolean) =>
+export const runSource = (node: SourceNode<Signal, SourceServices>, until: (s: RunSnapshot) => boolean) =>
   Effect.gen(function* () {
-    const t = topology({ name: "test", nodes: [node], services: layerInProcess })
+    const t = topology({ name: "test", nodes: [node], services: sourceServices })
     const keys = makeKeys(t.name)
     const transport = yield* Transport
     const stop = yield* Deferred.make<void>()
@@ -56,7 +61,7 @@ export const runSource = (node: SourceNode<Signal, RateLimiter>, until: (s: RunS
     yield* Deferred.succeed(stop, undefined)
     yield* Fiber.join(worker)
     return last
-  }).pipe(Effect.provide(Layer.mergeAll(EmbeddedTransport.layer, Metrics.layer, layerInProcess)))
+  }).pipe(Effect.provide(Layer.mergeAll(EmbeddedTransport.layer, Metrics.layer, sourceServices)))
 
 /** The classified error an effect fails with; a success, or an unclassified failure, fails the test. */
 export const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>

@@ -1,27 +1,21 @@
 /**
- * The shared HTTP client of the source adapters, against a local server: conditional
- * requests, failure classification, Retry-After, timeouts, secrets kept out of messages,
- * the body cap, delta-only emission, and polls that are all or nothing.
+ * The shared HTTP client of the source adapters (over runtime/httpClient.ts), against a
+ * local server: conditional requests, failure classification, Retry-After, timeouts,
+ * secrets kept out of messages, the body cap, delta-only emission, and polls that are
+ * all or nothing.
  */
 import { setTimeout as sleep } from "node:timers/promises"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, Schema } from "effect"
 import { type Context, Hono } from "hono"
 import type { Signal } from "../../operators/schemas.ts"
-import {
-  type Candidate,
-  type HttpSourceOptions,
-  Lru,
-  makeHttpSource,
-  parseRetryAfter,
-  retryAfterMs,
-  sourceFields
-} from "../../operators/sources/http.ts"
-import { layerInProcess, RateLimiter } from "../../operators/sources/rateLimit.ts"
+import { type Candidate, type HttpSourceOptions, makeHttpSource, retryAfterMs, sourceFields } from "../../operators/sources/http.ts"
+import { RateLimiter } from "../../operators/sources/rateLimit.ts"
 import { isRetryable, PermanentError, RetryableError, TopologyError } from "../../runtime/errors.ts"
+import * as Http from "../../runtime/httpClient.ts"
 import { decodeConfig } from "../../runtime/topology.ts"
 import { conditional, freePort, startFake } from "../fakes/server.ts"
-import { failure } from "./harness.ts"
+import { failure, sourceServices } from "./harness.ts"
 
 const signal = (id: string): Signal => ({
   source: "probe",
@@ -83,7 +77,7 @@ describe("http client", () => {
       expect(second.emissions).toEqual([])
       expect(server.requests[1]!.headers.get("if-none-match")).toMatch(/^".+"$/)
       expect(server.statuses).toEqual([200, 304])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("a poll that fails halfway keeps no ETag and no seen mark, so the next poll gets everything again", () =>
@@ -99,7 +93,7 @@ describe("http client", () => {
       const retry = yield* pollPaths(http, ["/a", "/b"])
       expect(server.requests[2]!.headers.get("if-none-match")).toBeNull()
       expect(retry.emissions.map((e) => e.key)).toEqual(["a", "b"])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("classifies statuses: 5xx and 408 retryable, other 4xx permanent with the API's message", () =>
@@ -120,7 +114,7 @@ describe("http client", () => {
       expect(e403.message).toBe(`probe: GET ${server.url}/403 -> HTTP 403: Forbidden - private`)
       expect(e400.message).toContain("HTTP 400: Bad request missing q")
       expect(e404.message).toContain("HTTP 404: Not Found")
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("429 with Retry-After seconds: a RetryableError carrying the wait, and nothing is sent before it ends", () =>
@@ -139,7 +133,7 @@ describe("http client", () => {
       expect(retryAfterMs(again)).toBeLessThanOrEqual(30_000)
       expect(again.message).toContain("not sent")
       expect(server.requests).toHaveLength(1)
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("503 with an HTTP-date Retry-After: the wait is measured from the server's Date", () =>
@@ -151,16 +145,16 @@ describe("http client", () => {
       const error = yield* failure(pollPaths(client(server.url), ["/items"]))
       expect(error).toBeInstanceOf(RetryableError)
       expect(retryAfterMs(error)).toBe(120_000)
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
-  it("parses Retry-After as seconds or a date, and ignores garbage", () => {
-    const h = (v: Record<string, string>) => new Headers(v)
-    expect(parseRetryAfter(h({ "retry-after": "7" }), 0)).toBe(7_000)
-    expect(parseRetryAfter(h({ "retry-after": "Thu, 01 Jan 1970 00:01:00 GMT" }), 0)).toBe(60_000)
-    expect(parseRetryAfter(h({ "retry-after": "Thu, 01 Jan 1970 00:00:00 GMT" }), 5_000)).toBe(0)
-    expect(parseRetryAfter(h({ "retry-after": "soon" }), 0)).toBeUndefined()
-    expect(parseRetryAfter(h({}), 0)).toBeUndefined()
+  it("parses Retry-After as seconds or a date (from the server's Date when given), and ignores garbage", () => {
+    expect(Http.parseRetryAfter("7", 0)).toBe(7_000)
+    expect(Http.parseRetryAfter("Thu, 01 Jan 1970 00:01:00 GMT", 0)).toBe(60_000)
+    expect(Http.parseRetryAfter("Thu, 01 Jan 1970 00:00:00 GMT", 5_000)).toBe(0)
+    expect(Http.parseRetryAfter("Thu, 01 Jan 1970 00:01:00 GMT", 5_000_000, "Thu, 01 Jan 1970 00:00:30 GMT")).toBe(30_000)
+    expect(Http.parseRetryAfter("soon", 0)).toBeUndefined()
+    expect(Http.parseRetryAfter(undefined, 0)).toBeUndefined()
   })
 
   it.scopedLive("a slow server times out as a RetryableError; a refused connection is retryable too", () =>
@@ -172,12 +166,12 @@ describe("http client", () => {
       })
       const timedOut = yield* failure(pollPaths(client(server.url, { timeoutMs: 150 }), ["/slow"]))
       expect(timedOut).toBeInstanceOf(RetryableError)
-      expect(timedOut.message).toBe(`probe: GET ${server.url}/slow timed out after 150 ms`)
+      expect(timedOut.message).toBe(`probe: GET ${server.url}/slow: no answer within 150ms`)
       const port = yield* Effect.promise(freePort)
       const refused = yield* failure(pollPaths(client(`http://127.0.0.1:${port}`), ["/items"]))
       expect(refused).toBeInstanceOf(RetryableError)
       expect(refused.message).toContain("ECONNREFUSED")
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("a malformed or oversized body is a PermanentError naming the problem", () =>
@@ -197,7 +191,7 @@ describe("http client", () => {
       expect(shape.message).toContain("[1].id: is missing")
       expect(big).toBeInstanceOf(PermanentError)
       expect(big.message).toContain("larger than 1000 bytes")
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("sends Redacted query values but never shows them in an error", () =>
@@ -214,7 +208,7 @@ describe("http client", () => {
       expect(error.message).not.toContain("s3cr3t-key")
       expect(error.message).toContain("key=REDACTED")
       expect(error.message).toContain("API key not valid. - INVALID_ARGUMENT")
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("takes a rate-limit token from the source's bucket before every request", () =>
@@ -223,7 +217,7 @@ describe("http client", () => {
       server.routes.set("/items", (c) => c.json([]))
       const taken: Array<string> = []
       const counting = Layer.succeed(RateLimiter, { acquire: (source) => Effect.sync(() => void taken.push(source)) })
-      yield* pollPaths(client(server.url), ["/items", "/items", "/items"]).pipe(Effect.provide(counting))
+      yield* pollPaths(client(server.url), ["/items", "/items", "/items"]).pipe(Effect.provide(Layer.merge(counting, Http.layer)))
       expect(taken).toEqual(["probe", "probe", "probe"])
       expect(server.requests).toHaveLength(3)
     })
@@ -242,7 +236,7 @@ describe("delta-only emission", () => {
       expect(first.emissions[0]!.timestamp).toBe("2024-11-16T12:00:00.000Z")
       const second = yield* offer(http, [["a", 100], ["b", 5], ["c", 0]])
       expect(second.emissions.map((e) => e.key)).toEqual(["c"])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.effect("re-emits an item whose engagement grew enough, under a new key", () =>
@@ -255,7 +249,7 @@ describe("delta-only emission", () => {
       expect(grown.emissions.map((e) => e.key)).toEqual(["a@151", "b@20"])
       // Growth is measured from the last emission.
       expect((yield* offer(http, [["a", 200]])).emissions).toEqual([])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.effect("forgets the least recently seen ids beyond its capacity", () =>
@@ -265,17 +259,8 @@ describe("delta-only emission", () => {
       yield* offer(http, [["a", 0]]) // a is now more recent than b
       expect((yield* offer(http, [["c", 0]])).emissions.map((e) => e.key)).toEqual(["c"]) // evicts b
       expect((yield* offer(http, [["a", 0], ["b", 0]])).emissions.map((e) => e.key)).toEqual(["b"])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
-
-  it("Lru keeps the most recently used entries", () => {
-    const lru = new Lru<number>(2)
-    lru.set("a", 1)
-    lru.set("b", 2)
-    lru.get("a")
-    lru.set("c", 3)
-    expect([lru.has("a"), lru.has("b"), lru.has("c"), lru.size]).toEqual([true, false, true, 2])
-  })
 })
 
 describe("adapter config (sourceFields, validated by the runtime's decodeConfig)", () => {

@@ -6,12 +6,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { Signal } from "../../operators/schemas.ts"
 import { retryAfterMs } from "../../operators/sources/http.ts"
-import { layerInProcess } from "../../operators/sources/rateLimit.ts"
 import { reddit } from "../../operators/sources/reddit.ts"
 import { PermanentError, RetryableError, TopologyError } from "../../runtime/errors.ts"
 import { startRedditFake } from "../fakes/reddit.ts"
 import { jsonFixture, jsonResponse } from "../fakes/server.ts"
-import { failure, runSource, signalsRaw } from "./harness.ts"
+import { failure, runSource, signalsRaw, sourceServices } from "./harness.ts"
 
 interface FixturePost {
   readonly id: string
@@ -64,7 +63,7 @@ describe("reddit source", () => {
         "/r/technology/hot.json?limit=50&raw_json=1"
       ])
       expect(fake.requests[0]!.headers.get("user-agent")).toContain("desAInz")
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("drops NSFW (over_18) and pinned moderator posts", () =>
@@ -78,7 +77,7 @@ describe("reddit source", () => {
       const emitted = (yield* make(fake.url, { subreddits: ["movies"] }).poll).emissions.map((e) => e.key)
       expect(emitted).toHaveLength(movies.length - 2)
       for (const id of [...nsfw, ...pinned]) expect(emitted).not.toContain(id)
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("asks the top listing for its time window and a limit", () =>
@@ -89,7 +88,7 @@ describe("reddit source", () => {
       expect(`${fake.requests[0]!.query}`).toBe("limit=3&t=week&raw_json=1")
       // The first three posts, less the pinned one.
       expect(result.emissions.map((e) => e.key)).toEqual(["1gq8k3d", "1gq6zrp"])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("a re-poll emits only new posts, and (when configured) posts whose engagement moved", () =>
@@ -107,7 +106,7 @@ describe("reddit source", () => {
       const moved = (yield* moving.poll).emissions
       expect(moved.map((e) => e.key)).toEqual(["1gq8k3d@34106", "1gqc5te"])
       expect(moved[0]!.data.engagement).toEqual({ score: 31502, comments: 2604, upvoteRatio: 0.94 })
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("sends If-None-Match on a re-poll; a 304 yields nothing", () =>
@@ -123,7 +122,7 @@ describe("reddit source", () => {
       fake.state.listings.set("movies/hot", jsonFixture("reddit", "movies-hot-2.json"))
       expect((yield* node.poll).emissions.map((e) => e.key)).toEqual(["1gqc5te"])
       expect(fake.statuses.slice(4)).toEqual([200, 304])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("429 with Retry-After is a RetryableError carrying the wait", () =>
@@ -134,7 +133,7 @@ describe("reddit source", () => {
       expect(error).toBeInstanceOf(RetryableError)
       expect(retryAfterMs(error)).toBe(12_000)
       expect(error.message).toContain("HTTP 429: Too Many Requests")
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("a malformed or unexpected listing is a PermanentError naming the problem", () =>
@@ -154,7 +153,7 @@ describe("reddit source", () => {
       expect(missing.message).toContain("data.children[0].data.title: is missing")
       expect(html.message).toContain("body is not JSON")
       expect(wrongKind.message).toContain('data.children[0].kind: Expected "t3", actual "t5"')
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("an unknown subreddit is a PermanentError with Reddit's message", () =>
@@ -163,7 +162,7 @@ describe("reddit source", () => {
       const error = yield* failure(make(fake.url, { subreddits: ["nosuchsubreddit"] }).poll)
       expect(error).toBeInstanceOf(PermanentError)
       expect(error.message).toBe(`reddit: GET ${fake.url}/r/nosuchsubreddit/hot.json?limit=50&raw_json=1 -> HTTP 404: Not Found`)
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it("rejects a bad config at construction, naming the field", () => {

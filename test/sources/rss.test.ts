@@ -6,12 +6,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { Signal } from "../../operators/schemas.ts"
 import { retryAfterMs, stableId } from "../../operators/sources/http.ts"
-import { layerInProcess } from "../../operators/sources/rateLimit.ts"
 import { parseTraffic, rss, toPlainText } from "../../operators/sources/rss.ts"
 import { PermanentError, RetryableError, TopologyError } from "../../runtime/errors.ts"
 import { startFeedFake } from "../fakes/rss.ts"
 import { fixture, jsonResponse } from "../fakes/server.ts"
-import { failure, runSource, signalsRaw } from "./harness.ts"
+import { failure, runSource, signalsRaw, sourceServices } from "./harness.ts"
 
 const fast = { ratePerSec: 1_000, burst: 1_000 }
 const make = (url: string, extra: Partial<Parameters<typeof rss>[0]> = {}) => rss({ url, rate: fast, ...extra }, { to: signalsRaw })
@@ -75,7 +74,7 @@ describe("rss source", () => {
       // Items without a guid share one link: their ids still differ.
       expect(new Set(result.emissions.map((e) => e.key)).size).toBe(3)
       expect(fake.requests[0]!.headers.get("accept")).toContain("application/rss+xml")
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("reads RSS 2.0: guid, plain-text titles and summaries, categories, channel language", () =>
@@ -101,7 +100,7 @@ describe("rss source", () => {
         metadata: { summary: "Toadstools, ferns & snails — the evergreen kit." }
       })
       expect(first!.engagement).toEqual({})
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("reads Atom: entry id, the alternate link, published or else updated", () =>
@@ -121,7 +120,7 @@ describe("rss source", () => {
         url: "https://foundry.example.org/2024/11/variable-fonts-fabric",
         capturedAt: "2024-11-08T12:00:00.000Z"
       })
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("sends If-Modified-Since on a re-poll; a 304 yields nothing", () =>
@@ -132,7 +131,7 @@ describe("rss source", () => {
       expect((yield* node.poll).emissions).toEqual([])
       expect(fake.statuses).toEqual([200, 304])
       expect(fake.requests[1]!.headers.get("if-modified-since")).toBe(fake.state.lastModified.toUTCString())
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("a re-poll of a grown feed emits only the new item", () =>
@@ -147,7 +146,7 @@ describe("rss source", () => {
       fake.state.feeds.set("google-trends-us", { ...blog, body: blog.body.replace("<channel>", added) })
       const again = yield* node.poll
       expect(again.emissions.map((e) => [e.data.content, e.data.engagement])).toEqual([["cozy sweater weather", { views: 10_000 }]])
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("429 with Retry-After is a RetryableError carrying the wait", () =>
@@ -157,7 +156,7 @@ describe("rss source", () => {
       const error = yield* failure(make(`${fake.url}/feeds/blog`).poll)
       expect(error).toBeInstanceOf(RetryableError)
       expect(retryAfterMs(error)).toBe(60_000)
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("a broken or foreign document is a PermanentError naming the problem", () =>
@@ -182,7 +181,7 @@ describe("rss source", () => {
       const missing = yield* failure(make(`${fake.url}/feeds/gone`).poll)
       expect(missing).toBeInstanceOf(PermanentError)
       expect(missing.message).toContain("HTTP 404: 404 Not Found")
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it("reduces markup to text and reads traffic figures", () => {

@@ -6,12 +6,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Schema } from "effect"
 import { Signal } from "../../operators/schemas.ts"
 import { retryAfterMs } from "../../operators/sources/http.ts"
-import { layerInProcess } from "../../operators/sources/rateLimit.ts"
 import { youtube, YOUTUBE_API_KEY } from "../../operators/sources/youtube.ts"
 import { PermanentError, RetryableError, TopologyError } from "../../runtime/errors.ts"
 import { jsonFixture, jsonResponse } from "../fakes/server.ts"
 import { startYouTubeFake, VALID_KEY } from "../fakes/youtube.ts"
-import { failure, runSource, signalsRaw } from "./harness.ts"
+import { failure, runSource, signalsRaw, sourceServices } from "./harness.ts"
 
 const fast = { ratePerSec: 1_000, burst: 1_000 }
 const make = (baseUrl: string, extra: Partial<Parameters<typeof youtube>[0]> = {}) =>
@@ -61,7 +60,7 @@ describe("youtube source", () => {
         maxResults: "50",
         key: VALID_KEY
       })
-    }).pipe(withKey, Effect.provide(layerInProcess))
+    }).pipe(withKey, Effect.provide(sourceServices))
   )
 
   it.scopedLive("follows nextPageToken one page per poll up to maxPages, then the next region", () =>
@@ -86,7 +85,7 @@ describe("youtube source", () => {
       const p4 = yield* node.poll
       expect(p4.emissions).toEqual([])
       expect(fake.statuses.at(-1)).toBe(304)
-    }).pipe(withKey, Effect.provide(layerInProcess))
+    }).pipe(withKey, Effect.provide(sourceServices))
   )
 
   it.scopedLive("asks for one category when configured", () =>
@@ -98,7 +97,7 @@ describe("youtube source", () => {
         ["kV3p9QzR7wE", "Howto & Style"],
         ["Hc2Lr9tKx5A", "Howto & Style"]
       ])
-    }).pipe(withKey, Effect.provide(layerInProcess))
+    }).pipe(withKey, Effect.provide(sourceServices))
   )
 
   it.scopedLive("without YOUTUBE_API_KEY a poll fails at once with a message naming it, and sends nothing", () =>
@@ -108,7 +107,7 @@ describe("youtube source", () => {
       expect(error).toBeInstanceOf(PermanentError)
       expect(error.message).toContain("YOUTUBE_API_KEY is not set")
       expect(fake.requests).toHaveLength(0)
-    }).pipe(env({}), Effect.provide(layerInProcess))
+    }).pipe(env({}), Effect.provide(sourceServices))
   )
 
   it.scopedLive("a bad key is a PermanentError with the API's message, and the key never shows", () =>
@@ -120,7 +119,7 @@ describe("youtube source", () => {
       expect(error.message).toContain("key=REDACTED")
       expect(error.message).not.toContain("AIzaWRONG")
       expect(fake.requests[0]!.query.get("key")).toBe("AIzaWRONG-key-value")
-    }).pipe(Effect.provide(layerInProcess))
+    }).pipe(Effect.provide(sourceServices))
   )
 
   it.scopedLive("an exhausted quota is a PermanentError saying so; 429 with Retry-After is retryable with the wait", () =>
@@ -137,7 +136,7 @@ describe("youtube source", () => {
       const limited = yield* failure(node.poll)
       expect(limited).toBeInstanceOf(RetryableError)
       expect(retryAfterMs(limited)).toBe(45_000)
-    }).pipe(withKey, Effect.provide(layerInProcess))
+    }).pipe(withKey, Effect.provide(sourceServices))
   )
 
   it.scopedLive("a re-poll emits only new videos; with ETags it is a 304", () =>
@@ -152,7 +151,7 @@ describe("youtube source", () => {
       expect((yield* node.poll).emissions).toEqual([])
       expect(fake.statuses).toEqual([200, 200, 200, 304])
       expect(fake.requests[3]!.headers.get("if-none-match")).toMatch(/^".+"$/)
-    }).pipe(withKey, Effect.provide(layerInProcess))
+    }).pipe(withKey, Effect.provide(sourceServices))
   )
 
   it.scopedLive("an unexpected response is a PermanentError naming the field", () =>
@@ -168,7 +167,7 @@ describe("youtube source", () => {
       expect(badCount.message).toContain("items[1].statistics.viewCount")
       expect(badCount.message).toContain('"lots"')
       expect(noKind.message).toContain("kind: is missing")
-    }).pipe(withKey, Effect.provide(layerInProcess))
+    }).pipe(withKey, Effect.provide(sourceServices))
   )
 
   it("rejects a bad config at construction, naming the field", () => {

@@ -6,21 +6,24 @@ import { randomBytes } from "node:crypto"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Redacted, type Scope } from "effect"
 import { Redis } from "ioredis"
 import { inject } from "vitest"
+import type { TransportError } from "../../runtime/errors.ts"
 import { makeKeys, type Keys } from "../../runtime/keys.ts"
 import { Metrics } from "../../runtime/metrics.ts"
 import { source, type Emission, type StreamDef, type Topology } from "../../runtime/topology.ts"
-import { Transport, type TransportShape } from "../../runtime/transport.ts"
+import { type Commit, Transport, type TransportShape } from "../../runtime/transport.ts"
 import * as EmbeddedTransport from "../../runtime/transport/embedded.ts"
 import * as RedisTransport from "../../runtime/transport/redis.ts"
-import { runWorker } from "../../runtime/worker.ts"
+import { runWorker, type WorkerOptions } from "../../runtime/worker.ts"
 
 export interface TransportCase {
   readonly name: "embedded" | "redis"
-  readonly layer: () => Layer.Layer<Transport>
+  readonly layer: () => Layer.Layer<Transport, TransportError>
   /** A second handle on the same streams: another connection for Redis, the same instance in-process. */
-  readonly second: Effect.Effect<TransportShape, never, Transport | Scope.Scope>
+  readonly second: Effect.Effect<TransportShape, TransportError, Transport | Scope.Scope>
   /** Reads a group's pending count and another stream's length in one atomic step. */
   readonly pendingAndLength: (input: string, group: string, output: string) => Effect.Effect<[number, number], unknown, Transport | Scope.Scope>
+  /** A commit this transport refuses at EXEC (Redis: an XADD to a key holding a string; in-process: an ack in a group that does not exist). */
+  readonly refusedCommit: (key: string) => Effect.Effect<Commit>
 }
 
 export const transportCases: ReadonlyArray<TransportCase> = [
@@ -34,7 +37,8 @@ export const transportCases: ReadonlyArray<TransportCase> = [
         Effect.all([t.info(input), t.info(output)]).pipe(
           Effect.map(([i, o]): [number, number] => [i.groups.find((g) => g.name === group)?.pending ?? 0, o.length])
         )
-      )
+      ),
+    refusedCommit: (key) => Effect.succeed({ appends: [], acks: [{ stream: key, group: "no-such-group", ids: ["1-1"] }] })
   },
   {
     name: "redis",
@@ -49,7 +53,14 @@ export const transportCases: ReadonlyArray<TransportCase> = [
             return [Number(pending[0]), Number(length)] as [number, number]
           }),
         (redis) => Effect.sync(() => redis.disconnect())
-      )
+      ),
+    refusedCommit: (key) =>
+      Effect.promise(async () => {
+        const redis = new Redis(inject("redisUrl"))
+        await redis.set(key, "not a stream")
+        redis.disconnect()
+        return { appends: [{ stream: key, entries: [{ n: "1" }] }], acks: [] }
+      })
   }
 ]
 
@@ -89,11 +100,14 @@ export const feeder = <O>(name: string, to: StreamDef<O>, options: { batch?: num
 }
 
 /** Runs a topology's worker in the background; `stop()` stops it gracefully and waits. */
-export const startWorker = (t: Topology<any>, options: { only?: ReadonlyArray<string>; consumerPrefix?: string } = {}) =>
+export const startWorker = (
+  t: Topology<any>,
+  options: Pick<WorkerOptions, "only" | "consumerPrefix" | "dlqRetention" | "shutdownTimeout"> = {}
+) =>
   Effect.gen(function* () {
     const stop = yield* Deferred.make<void>()
     const fiber = yield* Effect.fork(
-      runWorker({ topology: t, stop, only: options.only, consumerPrefix: options.consumerPrefix ?? uniqueName("c"), maintenanceEvery: "200 millis" }).pipe(
+      runWorker({ ...options, topology: t, stop, consumerPrefix: options.consumerPrefix ?? uniqueName("c"), maintenanceEvery: "200 millis" }).pipe(
         Effect.provide(t.services)
       )
     )

@@ -30,10 +30,13 @@ export interface RedisServer {
   readonly restart: () => Promise<RedisServer>
 }
 
-export const startRedis = async (options: { appendOnly?: boolean; port?: number; dir?: string } = {}): Promise<RedisServer> => {
+export const startRedis = async (
+  options: { appendOnly?: boolean; fsync?: "always" | "everysec"; port?: number; dir?: string } = {}
+): Promise<RedisServer> => {
   const port = options.port ?? (await freePort())
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "desainz-redis-"))
   const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", options.appendOnly ? "yes" : "no"]
+  if (options.fsync !== undefined) args.push("--appendfsync", options.fsync)
   const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] })
   const spawnError = new Promise<never>((_, reject) =>
     child.once("error", (e) => reject(new Error(`cannot start redis-server (apt-get install redis-server): ${e.message}`)))

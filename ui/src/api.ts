@@ -14,6 +14,7 @@ import type {
   DlqActionResponse,
   DlqSelection,
   EntriesResponse,
+  IdeaListingsResponse,
   IdeasQuery,
   IdeasResponse,
   ReviewAction,
@@ -106,6 +107,7 @@ export const api = {
     const qs = params.toString()
     return request<IdeasResponse>(`/api/ideas${qs ? `?${qs}` : ""}`)
   },
+  listings: (ideaId: string) => request<IdeaListingsResponse>(`/api/ideas/${enc(ideaId)}/listings`),
   review: (ideaId: string, action: ReviewAction) =>
     request<ReviewResponse>(`/api/ideas/${enc(ideaId)}/${action}`, { method: "POST", body: "{}", auth: true }),
   feedbackListings: (limit = 50) => request<FeedbackListingsResponse>(`/api/feedback/listings?limit=${limit}`),

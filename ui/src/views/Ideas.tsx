@@ -7,6 +7,7 @@ import { createStore, reconcile } from "solid-js/store"
 import { api, ApiError, describeApiError } from "../api.ts"
 import { FACTORS, type FactorName, IDEA_STATUSES, type IdeaStatus, type IdeaSummary, REVIEW_STATUSES, type ReviewAction, type ReviewStatus } from "../../../operators/api/contract.ts"
 import { ActionErrorBanner, hasToken, openSettings } from "../components/Dialogs.tsx"
+import { IdeaListings } from "../components/Listings.tsx"
 import { applyReview } from "../state.ts"
 
 const FACTOR_LABEL: Record<FactorName, string> = {
@@ -195,6 +196,7 @@ export function IdeasView() {
                     </For>
                   </div>
                 </Show>
+                <IdeaListings ideaId={idea.ideaId} version={`${idea.status}/${idea.reviewStatus}`} />
                 <Show when={actionError()?.id === idea.ideaId}>
                   <ActionErrorBanner error={actionError()!} testId="review-error" />
                 </Show>

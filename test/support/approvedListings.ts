@@ -24,7 +24,10 @@ const jpeg = (seed: number, colorway: string) =>
     .jpeg()
     .toBuffer()
 
-export const approvedListing = (n: number, overrides: Partial<Pick<Listing, "title" | "tags" | "description">> = {}) =>
+/** The same approved listing as drafted for another marketplace (the listing stage drafts one per marketplace). */
+export const forMarketplace = (listing: Listing, marketplace: string): Listing => ({ ...listing, marketplace, listingId: listingIdOf(listing.ideaId, marketplace) })
+
+export const approvedListing = (n: number, overrides: Partial<Pick<Listing, "title" | "tags" | "description" | "marketplace">> = {}) =>
   Effect.gen(function* () {
     const store = yield* Store
     const blobs = yield* BlobStore
@@ -64,10 +67,11 @@ export const approvedListing = (n: number, overrides: Partial<Pick<Listing, "tit
       factors: { freshness: 1, engagement: 1, novelty: 1, communityFit: 1, seasonality: 0 },
       weightsVersion: 1
     }
+    const marketplace = overrides.marketplace ?? "export"
     const listing: Listing = {
-      listingId: listingIdOf(ideaId, "export"),
+      listingId: listingIdOf(ideaId, marketplace),
       ideaId,
-      marketplace: "export",
+      marketplace,
       title: overrides.title ?? `Coffee First Teacher Later ${n} T-Shirt - Gift for Teachers`,
       bullets: ["Bold typography", "Made for teachers", "Soft unisex fit", "Black and white", "Printed on demand"],
       description: overrides.description ?? "Coffee first, teacher later. A shirt for teachers who run on coffee.",
