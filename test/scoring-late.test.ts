@@ -7,8 +7,8 @@
  * store ends as an undisturbed run leaves it: the same ideas, the same merges, and
  * `desainz_score_late_signals_total` / `desainz_score_late_merges_total` say what happened.
  *
- * The same scenario with real processes (SIGKILLed worker and redis-server) is not in this
- * file; this drives the order such a crash produces directly.
+ * The same scenario with real processes (SIGKILLed worker and redis-server) is
+ * test/scoring-crash.test.ts; this one drives the order such a crash produces directly.
  */
 import * as fs from "node:fs/promises"
 import * as os from "node:os"

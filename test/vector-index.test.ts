@@ -4,7 +4,8 @@
  * test/fakes/qdrant.ts, which speaks Qdrant's wire format; no real Qdrant runs here).
  *
  * The contract: a search returns ideas of its event-time window [from, to) only, never the
- * excluded one, nearest first (ties by id), at most `limit`; adding an idea twice keeps one.
+ * excluded one, nearest first (ties by id), at most `limit`; adding an idea twice keeps one;
+ * a removed idea (merged away) is never found again.
  */
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
@@ -44,8 +45,8 @@ const IDEAS: ReadonlyArray<IndexedIdea> = (() => {
 })()
 
 /** What every layer must answer: the exact nearest of the window. */
-const expected = (query: ReadonlyArray<number>, from: number, to: number, excludeId: string, limit: number) =>
-  IDEAS.filter((i) => i.at >= from && i.at < to && i.ideaId !== excludeId)
+const expected = (query: ReadonlyArray<number>, from: number, to: number, excludeId: string, limit: number, removed?: string) =>
+  IDEAS.filter((i) => i.at >= from && i.at < to && i.ideaId !== excludeId && i.ideaId !== removed)
     .map((i) => ({ id: i.ideaId, similarity: cosine(query, i.embedding) }))
     .sort((a, b) => b.similarity - a.similarity || (a.id < b.id ? -1 : 1))
     .slice(0, limit)
@@ -54,13 +55,21 @@ const expected = (query: ReadonlyArray<number>, from: number, to: number, exclud
 interface LayerCase {
   readonly name: string
   /** The index, and how ideas get into it (the pgvector layer's ideas are the store's rows). */
-  readonly make: Effect.Effect<{ readonly index: VectorIndexShape; readonly insert: (ideas: ReadonlyArray<IndexedIdea>) => Effect.Effect<void, unknown> }, unknown, Scope.Scope>
+  readonly make: Effect.Effect<
+    {
+      readonly index: VectorIndexShape
+      readonly insert: (ideas: ReadonlyArray<IndexedIdea>) => Effect.Effect<void, unknown>
+      readonly drop: (ideas: ReadonlyArray<IndexedIdea>) => Effect.Effect<void, unknown>
+    },
+    unknown,
+    Scope.Scope
+  >
 }
 
 const viaIndex = (layer: Layer.Layer<VectorIndex, unknown>) =>
   Effect.map(Layer.build(layer), (ctx) => {
     const index = Context.get(ctx, VectorIndex)
-    return { index, insert: index.add }
+    return { index, insert: index.add, drop: index.remove }
   })
 
 const pgvectorCase = Effect.gen(function* () {
@@ -75,8 +84,15 @@ const pgvectorCase = Effect.gen(function* () {
     )
   )
   const store = Context.get(ctx, Store)
+  const { client } = Context.get(ctx, Sql)
   return {
     index: Context.get(ctx, VectorIndex),
+    // The store deletes an absorbed idea's row (absorbIdea); the layer's remove has nothing to do.
+    drop: (ideas: ReadonlyArray<IndexedIdea>) =>
+      Effect.andThen(
+        Effect.promise(() => client`delete from ideas where id = any(${ideas.map((i) => i.ideaId)}::uuid[])`),
+        Context.get(ctx, VectorIndex).remove(ideas)
+      ),
     insert: (ideas: ReadonlyArray<IndexedIdea>) =>
       Effect.gen(function* () {
         const rows = ideas.map((i) => ({ i, signalId: signalIdOf(i.ideaId.replaceAll("-", "")) }))
@@ -105,7 +121,7 @@ describe.each(cases)("VectorIndex contract: $name", ({ make }) => {
     const result = await Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
-          const { index, insert } = yield* make
+          const { index, insert, drop } = yield* make
           expect(yield* index.nearest([])).toEqual([])
           yield* insert(IDEAS.slice(0, 40))
           yield* insert(IDEAS.slice(30)) // overlaps: 30..39 twice
@@ -118,7 +134,10 @@ describe.each(cases)("VectorIndex contract: $name", ({ make }) => {
             { embedding: IDEAS[5]!.embedding, from: T0 + 10 * DAY, to: T0 + 11 * DAY, excludeId: IDEAS[5]!.ideaId, limit: 5 }
           ]
           const found = yield* index.nearest(searches)
-          return { searches, found }
+          // Idea 10 merged away: the near-duplicate's search no longer finds it.
+          yield* drop([IDEAS[10]!])
+          const [afterRemove] = yield* index.nearest([searches[0]!])
+          return { searches, found, afterRemove: afterRemove! }
         })
       )
     )
@@ -137,6 +156,8 @@ describe.each(cases)("VectorIndex contract: $name", ({ make }) => {
     expect(result.found[0]![0]!.ideaId).toBe(IDEAS[10]!.ideaId)
     expect(cosine(IDEAS[19]!.embedding, result.found[0]![0]!.embedding)).toBeGreaterThan(0.9)
     expect(result.found[3]).toEqual([])
+    const s0 = result.searches[0]!
+    expect(result.afterRemove.map((i) => i.ideaId)).toEqual(expected(s0.embedding, s0.from, s0.to, s0.excludeId, s0.limit, IDEAS[10]!.ideaId))
   }, 120_000)
 })
 

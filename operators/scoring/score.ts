@@ -74,6 +74,8 @@ const mergeLate = (late: ReadonlyArray<ScoredSignal>, index: VectorIndexShape, s
         const similarity = cosine(s.embedding, later.embedding)
         if (similarity < config.novelty.mergeThreshold || s.at >= horizon || s.at < horizon - span) continue
         if (yield* store.absorbIdea({ ideaId: later.ideaId, into: s.ideaId, similarity, eventAt: new Date(later.at) })) absorbed++
+        // Gone from the index too, recorded or not (a redelivery may find it recorded already).
+        yield* index.remove([later])
       }
     }
     return absorbed

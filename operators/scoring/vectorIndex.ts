@@ -53,6 +53,8 @@ export interface VectorIndexShape {
   readonly nearest: (searches: ReadonlyArray<NeighbourSearch>) => Effect.Effect<ReadonlyArray<ReadonlyArray<IndexedIdea>>, VectorIndexError>
   /** New ideas (idempotent by id). */
   readonly add: (ideas: ReadonlyArray<IndexedIdea>) => Effect.Effect<void, VectorIndexError>
+  /** Ideas merged away (a near-duplicate found late): never found again. Unknown ones are ignored. */
+  readonly remove: (ideas: ReadonlyArray<{ readonly ideaId: string; readonly at: number }>) => Effect.Effect<void, VectorIndexError>
 }
 
 export class VectorIndex extends Context.Tag("desainz/VectorIndex")<VectorIndex, VectorIndexShape>() {}
@@ -147,6 +149,11 @@ export const makeMemory = (): VectorIndexShape => {
           ids.add(idea.ideaId)
           entries.splice(firstAtOrAfter(entries, idea.at + 1), 0, entryOf(idea.ideaId, idea.at, idea.embedding))
         }
+      }),
+    remove: (removed) =>
+      Effect.sync(() => {
+        const gone = new Set(removed.map((r) => r.ideaId).filter((id) => ids.delete(id)))
+        if (gone.size > 0) entries = entries.filter((e) => !gone.has(e.ideaId))
       })
   }
 }
@@ -172,7 +179,9 @@ export const makePgvector = (efSearch = DEFAULT_EF_SEARCH): Effect.Effect<Vector
         // exactly the vector that was stored, so similarities match the in-process index to the bit.
         (results) => results.map((found) => found.map((n) => ({ ideaId: n.id, at: n.eventAt.getTime(), embedding: n.embedding.map(Math.fround) })))
       ),
-    add: () => Effect.void
+    add: () => Effect.void,
+    // The store deletes (or archives) an absorbed idea's row itself.
+    remove: () => Effect.void
   } satisfies VectorIndexShape))
 
 export const layerPgvector = (efSearch?: number): Layer.Layer<VectorIndex, SqlError, Store> => Layer.effect(VectorIndex, makePgvector(efSearch))
@@ -270,7 +279,14 @@ export const makeRedis = (options: RedisIndexOptions) =>
       return Effect.asVoid(Effect.tryPromise({ try: () => pipeline.exec(), catch: retryable("write") }))
     }
 
-    return { backend: "redis", nearest, add } satisfies VectorIndexShape
+    const remove: VectorIndexShape["remove"] = (ideas) => {
+      if (ideas.length === 0) return Effect.void
+      const pipeline = redis.multi()
+      for (const i of ideas) pipeline.hdel(dayKey(bucketOf(i.at)), i.ideaId)
+      return Effect.asVoid(Effect.tryPromise({ try: () => pipeline.exec(), catch: retryable("write") }))
+    }
+
+    return { backend: "redis", nearest, add, remove } satisfies VectorIndexShape
   })
 
 export const layerRedis = (options: RedisIndexOptions): Layer.Layer<VectorIndex> => Layer.scoped(VectorIndex, makeRedis(options))
@@ -360,7 +376,9 @@ export const makeQdrant = (options: QdrantIndexOptions) =>
               call("upsert", () =>
                 client.upsert(collection, { wait: true, points: ideas.map((i) => ({ id: i.ideaId, vector: [...i.embedding], payload: { at: i.at } })) })
               )
-            )
+            ),
+      remove: (ideas) =>
+        ideas.length === 0 ? Effect.void : Effect.asVoid(call("delete", () => client.delete(collection, { wait: true, points: ideas.map((i) => i.ideaId) })))
     } satisfies VectorIndexShape
   })
 

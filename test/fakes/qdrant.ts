@@ -10,6 +10,7 @@
  *   PUT  /collections/{name}                             {vectors: {size, distance}} -> {result: true}
  *   PUT  /collections/{name}/index?wait=                 {field_name, field_schema} -> UpdateResult
  *   PUT  /collections/{name}/points?wait=                {points: [{id, vector, payload}]} -> UpdateResult
+ *   POST /collections/{name}/points/delete?wait=         {points: [id]} (PointIdsList) -> UpdateResult
  *   POST /collections/{name}/points/search               SearchRequest -> [ScoredPoint]
  *   POST /collections/{name}/points/search/batch         {searches: [SearchRequest]} -> [[ScoredPoint]]
  *
@@ -180,6 +181,14 @@ export const startQdrantFake = () =>
         col.points.set(String(p.id), { id: p.id as PointId, vector: col.distance === "Cosine" ? normalize(vector) : vector.map(Math.fround), payload: p.payload ?? {}, version: op })
       }
       return ok(c, { operation_id: op, status: c.req.query("wait") === "true" ? "completed" : "acknowledged" })
+    })
+    app.post("/collections/:name/points/delete", async (c) => {
+      const col = collections.get(c.req.param("name"))
+      if (col === undefined) return missing(c.req.param("name"))
+      const b = await body<{ points?: ReadonlyArray<PointId> }>(c.req)
+      if (!Array.isArray(b?.points)) return fail(422, "Json deserialize error: data did not match any variant of untagged enum PointsSelector")
+      for (const id of b.points) col.points.delete(String(id))
+      return ok(c, { operation_id: ++operation, status: c.req.query("wait") === "true" ? "completed" : "acknowledged" })
     })
     app.post("/collections/:name/points/search", async (c) => {
       const col = collections.get(c.req.param("name"))
