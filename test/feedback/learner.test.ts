@@ -6,9 +6,10 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { prng } from "../../operators/backtest/search.ts"
-import { closedDay, learnDay, LearnerConfig } from "../../operators/feedback/learner.ts"
+import { closedDay, learnDay, learner, LearnerConfig } from "../../operators/feedback/learner.ts"
+import { stream } from "../../runtime/topology.ts"
 import { deriveEventId } from "../../runtime/envelope.ts"
-import { FACTOR_NAMES } from "../../operators/schemas.ts"
+import { FACTOR_NAMES, WeightsDecision } from "../../operators/schemas.ts"
 import { Store } from "../../operators/store/store.ts"
 import { seedListings, storeLayer } from "./support.ts"
 
@@ -85,7 +86,13 @@ describe("learner", () => {
           const store = yield* Store
           const before = yield* store.currentWeights()
           const latest = yield* market(11, (_, random) => (random() < 0.3 ? 1 + Math.floor(random() * 3) : 0))
-          const decision = yield* learnDay(closedDay(latest), config)
+          // Through the scheduled node: its poll learns from the newest closed day once.
+          const node = learner({}, { to: stream("weights.decisions", WeightsDecision) })
+          const polled = yield* node.poll
+          expect(polled.emissions).toHaveLength(1)
+          expect(polled.emissions[0]!.data.day).toBe(closedDay(latest))
+          expect((yield* node.poll).emissions).toHaveLength(0)
+          const decision = polled.emissions[0]!.data
           expect(decision.promotedVersion).toBeNull()
           expect(decision.reason).toMatch(/^not promoted: .*does not beat/)
           expect((yield* store.currentWeights()).version).toBe(before.version)
