@@ -26,7 +26,17 @@ import { etsyCommand } from "./operators/marketplaces/etsyConnect.ts"
 import * as Http from "./runtime/httpClient.ts"
 import { review } from "./operators/listing/review.ts"
 import * as BrandSafety from "./operators/safety/brandSafety.ts"
-import { Artwork, GenerationRequest, Idea, Listing, MockupSet, Signal } from "./operators/schemas.ts"
+import { AlertNotice, Artwork, FeedbackEvent, GenerationRequest, Idea, Listing, MockupSet, Signal, WeightsDecision } from "./operators/schemas.ts"
+import { feedbackApi } from "./operators/api/feedback.ts"
+import * as Alerting from "./operators/feedback/alerting.ts"
+import { feedbackImportCommand } from "./operators/feedback/csvImport.ts"
+import { etsyFeedback } from "./operators/feedback/etsy.ts"
+import { experiments, promotion } from "./operators/feedback/experiments.ts"
+import { learner } from "./operators/feedback/learner.ts"
+import { printifyFeedback } from "./operators/feedback/printify.ts"
+import { recordFeedback } from "./operators/feedback/record.ts"
+import { slaAlert } from "./operators/feedback/slaAlert.ts"
+import { Etsy } from "./operators/marketplaces/etsy.ts"
 import { score } from "./operators/scoring/score.ts"
 import { select } from "./operators/scoring/select.ts"
 import { services } from "./operators/services.ts"
@@ -64,6 +74,9 @@ const mockupsReady = stream("mockups.ready", MockupSet, { eventType: "mockup.gen
 const listingsDraft = stream("listings.draft", Listing, { eventType: "listing.drafted", maxLen: 50_000 })
 const listingsApproved = stream("listings.approved", Listing, { eventType: "listing.approved", maxLen: 50_000 })
 const listingsPublished = stream("listings.published", Listing, { eventType: "listing.published", maxLen: 50_000 })
+const feedbackEvents = stream("feedback.events", FeedbackEvent, { eventType: "feedback.received", maxLen: 200_000 })
+const weightsDecisions = stream("weights.decisions", WeightsDecision, { eventType: "weights.decided", maxLen: 1_000 })
+const alerts = stream("alerts", AlertNotice, { eventType: "alert.raised", maxLen: 1_000 })
 
 // The niches served: occasions are crossed with them, and ideas scored for fit to them.
 const NICHES = [
@@ -78,6 +91,12 @@ const scoring = { allowedLateness: "2 hours", freshness: { halfLifeHours: 48 }, 
 const SERVICES = services(NAME)
 // Where listings go: `MARKETPLACES` picks among these publishers (one line each); default export.
 const MARKETPLACES = parseMarketplaces(env["MARKETPLACES"])
+// Etsy feedback and A/B image re-ranking run when an Etsy shop is configured (the same ETSY_* as publishing).
+const ETSY = env["ETSY_KEYSTRING"] !== undefined && env["ETSY_SHOP_ID"] !== undefined
+const ETSY_CLIENT = ETSY
+  ? Etsy.layerConfig.pipe(Layer.provide(Layer.mergeAll(Http.layer, Credentials.layerConfig.pipe(Layer.provide(SERVICES)))))
+  : // Only the Etsy nodes use the client, and they are absent without ETSY_*.
+    (Layer.empty as unknown as Layer.Layer<Etsy>)
 const PUBLISHERS = [
   exportBundle(),
   // Your shop's ids (see the README); ETSY_TAXONOMY_ID, ETSY_SHIPPING_PROFILE_ID, ETSY_READINESS_STATE_ID,
@@ -128,25 +147,41 @@ export default topology({
     // One draft per marketplace of MARKETPLACES (default export); the publishers read the same variable.
     listing({ marketplaces: MARKETPLACES, priceCents: 2499 }, { from: mockupsReady, to: listingsDraft }),
     review({ autoApproveAbove: Number(env["REVIEW_AUTO_APPROVE"] ?? 0.45) }, { from: listingsDraft, to: listingsApproved }),
-    publish({ marketplaces: MARKETPLACES }, { from: listingsApproved, to: listingsPublished })
+    publish({ marketplaces: MARKETPLACES }, { from: listingsApproved, to: listingsPublished }),
+
+    // --- feedback: marketplaces -> feedback.events -> store; experiments, budget, learner, SLA
+    ...(ETSY ? [etsyFeedback({ every: "1 hour" }, { to: feedbackEvents }), experiments({ every: "10 minutes" }, { to: feedbackEvents })] : []),
+    printifyFeedback({ to: feedbackEvents }),
+    recordFeedback({ from: feedbackEvents }),
+    promotion({ budgetCents: num(env["PROMOTION_BUDGET_CENTS"]) ?? 5_000 }, { to: feedbackEvents }),
+    learner({ every: "15 minutes" }, { to: weightsDecisions }),
+    slaAlert(
+      { thresholdHours: num(env["SLA_THRESHOLD_HOURS"]) ?? 2, cooldownMinutes: num(env["SLA_ALERT_COOLDOWN_MINUTES"]) ?? 30, windowMinutes: 60 },
+      { to: alerts }
+    )
   ],
-  services: VectorIndex.layerConfig(NAME).pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(
-        SERVICES,
-        RateLimit.layer(NAME),
-        ScoringState.layer(NAME),
-        Embeddings.layerConfig,
-        ListingWriter.layerConfig,
-        BrandSafety.layerConfig,
-        Marketplace.layer(PUBLISHERS, MARKETPLACES).pipe(
-          Layer.provide(Layer.mergeAll(Http.layer, Credentials.layerConfig.pipe(Layer.provide(SERVICES)), SERVICES))
+  services: Layer.mergeAll(
+    VectorIndex.layerConfig(NAME).pipe(
+      Layer.provideMerge(
+        Layer.mergeAll(
+          SERVICES,
+          RateLimit.layer(NAME),
+          ScoringState.layer(NAME),
+          Embeddings.layerConfig,
+          ListingWriter.layerConfig,
+          BrandSafety.layerConfig
         )
       )
+    ),
+    ETSY_CLIENT,
+    Alerting.layerConfig(NAME),
+    Marketplace.layer(PUBLISHERS, MARKETPLACES).pipe(
+      Layer.provide(Layer.mergeAll(Http.layer, Credentials.layerConfig.pipe(Layer.provide(SERVICES)), SERVICES))
     )
   ),
-  api: [ideasApi({ approved: listingsApproved }), listingsApi()],
+  api: [ideasApi({ approved: listingsApproved }), listingsApi(), feedbackApi({ events: feedbackEvents })],
   commands: {
+    "feedback-import": feedbackImportCommand,
     backtest: backtestCommand(
       { topology: NAME, input: signalsEnriched, scoring, dedupe: dedupeConfig },
       Layer.merge(services(NAME), Embeddings.layerConfig)

@@ -180,11 +180,46 @@ export type ReviewReason = typeof ReviewReason.Type
 
 /** Marketplace performance or an A/B result, on `feedback.events`. */
 export const FeedbackEvent = Schema.Struct({
-  listingId: Schema.UUID,
+  /** Our listing; absent when the source only knows the marketplace's id (`externalId`). */
+  listingId: Schema.optional(Schema.UUID),
+  /** The marketplace's id of the listing (Etsy listing id, Printify product id): the store resolves it with `marketplace`. */
+  externalId: Schema.optional(Schema.NonEmptyString),
   ideaId: Schema.optional(Schema.UUID),
   kind: Schema.Literal("view", "click", "favorite", "add_to_cart", "sale", "ctr", "ab_result"),
   value: Schema.Number,
+  /** Event time: when the marketplace counted it (a sale's order time, a counter's reading). */
   occurredAt: IsoTime,
+  /** Where it was counted: etsy, printify, redbubble, ... */
+  marketplace: Schema.optional(Schema.NonEmptyString),
+  /**
+   * "cumulative": `value` is a lifetime counter as the marketplace reports it (Etsy `views`,
+   * `num_favorers`); the store records its difference to the last value it stored.
+   */
+  counter: Schema.optional(Schema.Literal("cumulative")),
   payload: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 })
 export type FeedbackEvent = typeof FeedbackEvent.Type
+
+/** What the learner decided for one closed event-time day, on `weights.decisions`. */
+export const WeightsDecision = Schema.Struct({
+  /** The closed day (UTC, YYYY-MM-DD) whose feedback the run learned from. */
+  day: Schema.String,
+  items: Schema.Int,
+  /** The weight version promoted, or null with the reason why not. */
+  promotedVersion: Schema.NullOr(Schema.Int),
+  reason: Schema.String
+})
+export type WeightsDecision = typeof WeightsDecision.Type
+
+/** An alert raised or resolved (SLA breach), on `alerts`. */
+export const AlertNotice = Schema.Struct({
+  name: Schema.String,
+  action: Schema.Literal("trigger", "resolve"),
+  summary: Schema.String,
+  value: Schema.NullOr(Schema.Number),
+  threshold: Schema.Number,
+  at: IsoTime,
+  /** Where it went: pagerduty, webhook (empty: only logged and recorded). */
+  sentTo: Schema.Array(Schema.String)
+})
+export type AlertNotice = typeof AlertNotice.Type

@@ -101,6 +101,91 @@ export interface ReviewResponse {
 }
 
 // ---------------------------------------------------------------------------------------
+// The feedback routes (operators/api/feedback.ts)
+
+export interface FeedbackListing {
+  readonly listingId: string
+  readonly ideaId: string
+  readonly title: string
+  readonly marketplace: string
+  readonly externalId: string | null
+  readonly publishedAt: string | null
+  readonly totals: Readonly<Record<string, number>>
+  /** Per day (UTC, YYYY-MM-DD), per kind: what was counted that day. */
+  readonly series: ReadonlyArray<{ readonly day: string; readonly kind: string; readonly value: number }>
+}
+
+/** `GET /api/feedback/listings?limit=N`. */
+export interface FeedbackListingsResponse {
+  readonly listings: ReadonlyArray<FeedbackListing>
+}
+
+export interface ExperimentArm {
+  readonly key: string
+  readonly label: string
+  readonly trials: number
+  readonly successes: number
+  readonly alpha: number
+  readonly beta: number
+  readonly pBest: number
+  /** The posterior density on (0, upTo): [rate, density] pairs. */
+  readonly curve: ReadonlyArray<readonly [number, number]>
+}
+
+export interface ExperimentSummary {
+  readonly id: string
+  readonly listingId: string
+  readonly name: string
+  readonly metric: "ctr" | "conversion"
+  readonly status: "running" | "stopped"
+  readonly threshold: number
+  readonly horizonDays: number
+  readonly startedAt: string
+  readonly endedAt: string | null
+  readonly winner: string | null
+  readonly stopReason: string | null
+  readonly showing: string | null
+  readonly arms: ReadonlyArray<ExperimentArm>
+}
+
+/** `GET /api/feedback/experiments`. */
+export interface ExperimentsResponse {
+  readonly experiments: ReadonlyArray<ExperimentSummary>
+}
+
+/** `GET /api/feedback/allocations?days=N`: the promotion budget per day and listing. */
+export interface AllocationsResponse {
+  readonly allocations: ReadonlyArray<{
+    readonly day: string
+    readonly listingId: string
+    readonly title: string
+    readonly amountCents: number
+    readonly pBest: number
+    readonly alpha: number
+    readonly beta: number
+  }>
+}
+
+/** `GET /api/feedback/weights`: weight versions, and the learner's decision per day with its figures. */
+export interface WeightsResponse {
+  readonly versions: ReadonlyArray<{ readonly version: number; readonly weights: Factors; readonly note: string; readonly promoted: boolean; readonly createdAt: string }>
+  readonly runs: ReadonlyArray<{
+    readonly day: string
+    readonly items: number
+    readonly promotedVersion: number | null
+    readonly reason: string
+    readonly outcome: string
+    readonly figures: Readonly<Record<string, unknown>>
+  }>
+}
+
+/** `POST /api/feedback/import?marketplace=M` (bearer token), body text/csv. */
+export interface ImportResponse {
+  readonly accepted: number
+  readonly ids: ReadonlyArray<string>
+}
+
+// ---------------------------------------------------------------------------------------
 // Where an idea is listed (operators/api/listings.ts)
 
 export type { ListingStatus }

@@ -12,6 +12,7 @@ import { attempt, Sql, type SqlError } from "../../runtime/sql.ts"
 import { type ArtworkStore, makeArtworkStore } from "./artwork.ts"
 import { type BacktestsStore, makeBacktestsStore } from "./backtests.ts"
 import { makeDb } from "./db.ts"
+import { type ExperimentsStore, makeExperimentsStore } from "./experiments.ts"
 import { type FeedbackStore, makeFeedbackStore } from "./feedback.ts"
 import { type IdeasStore, makeIdeasStore } from "./ideas.ts"
 import { type ListingsStore, makeListingsStore } from "./listings.ts"
@@ -36,6 +37,7 @@ export interface StoreService
     ArtworkStore,
     ListingsStore,
     FeedbackStore,
+    ExperimentsStore,
     WeightsStore,
     BacktestsStore,
     PublishingStore {
@@ -59,6 +61,7 @@ const make = Effect.gen(function* () {
     ...makeArtworkStore(db),
     ...makeListingsStore(db),
     ...makeFeedbackStore(db),
+    ...makeExperimentsStore(db),
     ...makeWeightsStore(db),
     ...makeBacktestsStore(db),
     ...makePublishingStore(db),

@@ -33,6 +33,8 @@ export interface WeightsStore {
   readonly currentWeights: () => Effect.Effect<WeightsVersion, SqlError>
   /** Returns the new version number. */
   readonly insertWeights: (weights: NewWeights) => Effect.Effect<number, SqlError>
+  /** Every version, newest first. */
+  readonly weightVersions: (limit: number) => Effect.Effect<ReadonlyArray<WeightsVersion>, SqlError>
 }
 
 export const makeWeightsStore = ({ sql, json }: Db): WeightsStore => {
@@ -73,5 +75,12 @@ export const makeWeightsStore = ({ sql, json }: Db): WeightsStore => {
       })
     )
 
-  return { currentWeights, insertWeights }
+  const decodeVersions = decodeRows(WeightsVersion, "weightVersions")
+  const weightVersions: WeightsStore["weightVersions"] = (limit) =>
+    Effect.flatMap(
+      attempt("read weight versions", () => sql`select ${sql.unsafe(weightsColumns)} from scoring_weights order by version desc limit ${limit}`),
+      decodeVersions
+    )
+
+  return { currentWeights, insertWeights, weightVersions }
 }

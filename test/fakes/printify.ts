@@ -47,7 +47,9 @@ export const startPrintifyFake = (options: { readonly salesChannel?: "etsy" | "c
       creates: [] as Array<string>,
       publishes: [] as Array<string>,
       minute: [] as Array<number>,
-      publishWindow: [] as Array<number>
+      publishWindow: [] as Array<number>,
+      /** Orders by id (Printify's Order object, the fields the feedback loop reads and a few more). */
+      orders: new Map<string, { id: string; status: string; created_at: string; line_items: Array<{ product_id: string; variant_id: number; quantity: number; status: string; metadata: { title: string; price: number; variant_label: string; sku: string; country: string } }> }>()
     }
     const newId = () => randomBytes(12).toString("hex")
     const app = new Hono()
@@ -166,6 +168,13 @@ export const startPrintifyFake = (options: { readonly salesChannel?: "etsy" | "c
       if (!body.reason) return validation(c, "The reason field is required.")
       product.is_locked = false
       return c.json({})
+    })
+
+    // Get order details: GET /v1/shops/{shop_id}/orders/{order_id}.json
+    app.get("/v1/shops/:shop_id/orders/:file", (c) => {
+      const order = state.orders.get(c.req.param("file").replace(/\.json$/, ""))
+      if (!shopOk(c) || order === undefined) return c.json({ error: "Order not found." }, 404)
+      return c.json({ ...order, address_to: { country: "US" }, shipping_method: 1, total_price: 2499, total_shipping: 499, total_tax: 0 })
     })
 
     const server = yield* startFake(app)

@@ -1,6 +1,6 @@
 /**
  * The shell: header (topology, feed status, health summary, theme, settings), the view
- * tabs, and the current view. Keys: 1-4 switch views (outside text fields); the tabs
+ * tabs, and the current view. Keys: 1-5 switch views (outside text fields); the tabs
  * follow the ARIA tabs pattern (arrow keys, Home/End).
  */
 import { createEffect, createMemo, For, type JSX, Match, onCleanup, Show, Switch } from "solid-js"
@@ -10,11 +10,12 @@ import { hrefOf, navigate, route, type View, VIEWS } from "./route.ts"
 import { summarize } from "./state.ts"
 import { resolved, toggleTheme } from "./theme.ts"
 import { DeadLettersView } from "./views/DeadLetters.tsx"
+import { FeedbackView } from "./views/Feedback.tsx"
 import { IdeasView } from "./views/Ideas.tsx"
 import { StreamsView } from "./views/Streams.tsx"
 import { TopologyView } from "./views/Topology.tsx"
 
-const LABELS: Record<View, string> = { topology: "Topology", streams: "Streams", dlq: "Dead letters", ideas: "Ideas" }
+const LABELS: Record<View, string> = { topology: "Topology", streams: "Streams", dlq: "Dead letters", ideas: "Ideas", feedback: "Feedback" }
 
 function FeedStatus() {
   const text = createMemo(() => {
@@ -177,6 +178,9 @@ export function App(): JSX.Element {
           </Match>
           <Match when={route().view === "ideas"}>
             <IdeasView />
+          </Match>
+          <Match when={route().view === "feedback"}>
+            <FeedbackView />
           </Match>
         </Switch>
       </main>

@@ -4,7 +4,11 @@
  * token is wrong" (401) from "that route does not exist here" (404) from a server fault.
  */
 import type {
+  AllocationsResponse,
   ApiErrorBody,
+  ExperimentsResponse,
+  FeedbackListingsResponse,
+  WeightsResponse,
   DeadLettersResponse,
   DlqAction,
   DlqActionResponse,
@@ -105,7 +109,11 @@ export const api = {
   },
   listings: (ideaId: string) => request<IdeaListingsResponse>(`/api/ideas/${enc(ideaId)}/listings`),
   review: (ideaId: string, action: ReviewAction) =>
-    request<ReviewResponse>(`/api/ideas/${enc(ideaId)}/${action}`, { method: "POST", body: "{}", auth: true })
+    request<ReviewResponse>(`/api/ideas/${enc(ideaId)}/${action}`, { method: "POST", body: "{}", auth: true }),
+  feedbackListings: (limit = 50) => request<FeedbackListingsResponse>(`/api/feedback/listings?limit=${limit}`),
+  experiments: () => request<ExperimentsResponse>("/api/feedback/experiments"),
+  allocations: (days = 7) => request<AllocationsResponse>(`/api/feedback/allocations?days=${days}`),
+  weights: () => request<WeightsResponse>("/api/feedback/weights")
 }
 
 /** A sentence for an error banner; 401 says what to do about it. */

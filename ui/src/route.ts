@@ -1,7 +1,7 @@
-/** Hash routes: `#/topology`, `#/streams/<stream>`, `#/dlq/<operator>`, `#/ideas`. Deep links and reloads work. */
+/** Hash routes: `#/topology`, `#/streams/<stream>`, `#/dlq/<operator>`, `#/ideas`, `#/feedback`. Deep links and reloads work. */
 import { createSignal } from "solid-js"
 
-export const VIEWS = ["topology", "streams", "dlq", "ideas"] as const
+export const VIEWS = ["topology", "streams", "dlq", "ideas", "feedback"] as const
 export type View = (typeof VIEWS)[number]
 
 export interface Route {
