@@ -8,6 +8,9 @@ import { ideasApi } from "./operators/api/ideas.ts"
 import { dedupe } from "./operators/ingest/dedupe.ts"
 import { enrich } from "./operators/ingest/enrich.ts"
 import { generate } from "./operators/artwork/generate.ts"
+import * as ImageEngine from "./operators/artwork/imageEngine.ts"
+import { GenerationProgress } from "./operators/artwork/progress.ts"
+import { artworkApi } from "./operators/api/artwork.ts"
 import { listing } from "./operators/listing/listing.ts"
 import { mockup } from "./operators/artwork/mockup.ts"
 import { prompt } from "./operators/artwork/prompt.ts"
@@ -87,15 +90,26 @@ export default topology({
     select({ minScore: 0.25, blockedTerms: DEFAULT_BLOCKED_TERMS }, { from: ideasScored, to: ideasSelected }),
 
     // --- ideas -> artwork -> listings
-    prompt({ engine: "procedural" }, { from: ideasSelected, to: genRequests }),
+    // SDXL on ComfyUI when COMFYUI_URL is set (gpu/comfyui/README.md), else the procedural designer.
+    prompt(
+      { engine: env["COMFYUI_URL"] ? "comfyui" : "procedural", candidates: Number(env["ARTWORK_CANDIDATES"] ?? (env["COMFYUI_URL"] ? 3 : 1)) },
+      { from: ideasSelected, to: genRequests }
+    ),
     generate({ from: genRequests, to: genImages }),
     mockup({ colorways: ["black", "white"], variants: ["front"] }, { from: genImages, to: mockupsReady }),
     listing({ marketplace: "export", priceCents: 2499 }, { from: mockupsReady, to: listingsDraft }),
     review({ autoApproveAbove: Number(env["REVIEW_AUTO_APPROVE"] ?? 0.45) }, { from: listingsDraft, to: listingsApproved }),
     exportBundle({ from: listingsApproved, to: listingsPublished })
   ],
-  services: Layer.mergeAll(services(NAME), RateLimit.layer(NAME), ScoringState.layer(NAME), Embeddings.layerConfig),
-  api: [ideasApi({ approved: listingsApproved })],
+  services: Layer.mergeAll(
+    services(NAME),
+    RateLimit.layer(NAME),
+    ScoringState.layer(NAME),
+    Embeddings.layerConfig,
+    ImageEngine.layerConfig,
+    GenerationProgress.layer
+  ),
+  api: [ideasApi({ approved: listingsApproved }), artworkApi({ requests: genRequests })],
   commands: {
     backtest: backtestCommand(
       { topology: NAME, input: signalsEnriched, scoring, dedupe: dedupeConfig },

@@ -9,6 +9,7 @@ import { BlobNotFound, BlobStore, validateBlobKey } from "../../runtime/blobs.ts
 import { describeError, isRetryable } from "../../runtime/errors.ts"
 import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
 import { mockupKey } from "../blobKeys.ts"
+import { withPickedCandidate } from "./artwork.ts"
 import type { IdeaSummary, IdeasResponse } from "./contract.ts"
 import { type Factors, Listing } from "../schemas.ts"
 import { IdeaStatus, ReviewStatus } from "../store/ideas.ts"
@@ -90,9 +91,11 @@ export const ideasApi =
             if (!known) return yield* Effect.fail(httpError(404, `no idea ${ideaId}`))
             return { ideaId, reviewStatus: "approved", published: false, note: "no listing draft was waiting; it will publish when drafted" }
           }
-          const draft = yield* Effect.mapError(Schema.decodeUnknown(Listing)(parked.value), (e) =>
+          const stored = yield* Effect.mapError(Schema.decodeUnknown(Listing)(parked.value), (e) =>
             httpError(500, `stored draft of ${ideaId} is unreadable: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
           )
+          // The reviewer may have picked another candidate than the default.
+          const draft = yield* withPickedCandidate(stored)
           yield* store.setReviewStatus(ideaId, "approved")
           // Keyed by idea: approving twice emits one event id, which publish absorbs.
           yield* ctx.emit("review", io.approved, [{ data: draft, key: `approved:${ideaId}` }])

@@ -21,28 +21,12 @@
  *    A failed check does not stop the pipeline: the artwork carries its reasons and the
  *    idea waits for a person in review.
  */
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
 import sharp from "sharp"
 import { PermanentError } from "../../runtime/errors.ts"
 import { MAX_PRINT_FILE_BYTES, PRINT_DPI, sharpTask, toCmykTiff } from "./printFile.ts"
 import { CANVAS, MARGIN } from "./typeset.ts"
-
-export const QualityChecks = Schema.Struct({
-  /** Share of the canvas covered by ink (alpha above 1/32). */
-  coverage: Schema.Number,
-  /** Source pixels to print pixels (1 for vector artwork). */
-  upscaleFactor: Schema.Number,
-  /** 300 / upscale factor: the resolution the source really has at print size. */
-  effectiveDpi: Schema.Number,
-  /** Fully transparent pixels between the ink and each canvas edge. */
-  margins: Schema.Struct({ top: Schema.Number, right: Schema.Number, bottom: Schema.Number, left: Schema.Number }),
-  /** The ink reached the source image's edge: the design is probably cropped. */
-  touchesEdge: Schema.Boolean,
-  bytes: Schema.Number,
-  /** Why the artwork needs a person's look; empty when every check passed. */
-  failures: Schema.Array(Schema.String)
-})
-export type QualityChecks = typeof QualityChecks.Type
+import type { QualityChecks } from "../schemas.ts"
 
 export interface CheckLimits {
   readonly minCoverage: number

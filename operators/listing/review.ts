@@ -30,7 +30,9 @@ export const review = (
     run: (draft) =>
       Effect.gen(function* () {
         const store = yield* Store
-        if (draft.mockups.artwork.idea.score >= c.autoApproveAbove) {
+        // An artwork that failed a quality check always waits for a person, whatever its score.
+        const artworkFlagged = (draft.mockups.artwork.reviewReasons?.length ?? 0) > 0
+        if (!artworkFlagged && draft.mockups.artwork.idea.score >= c.autoApproveAbove) {
           yield* store.setReviewStatus(draft.ideaId, "approved")
           return [draft]
         }
