@@ -18,7 +18,7 @@
  *    canvas, sRGB with alpha, 300 DPI, PNG under 25 MB; a CMYK TIFF on request.
  * 3. Checks: coverage (ink share of the canvas), upscale factor and effective DPI,
  *    transparent margins, whether the ink touched the source's edge (cropped), file size.
- *    A failed check does not stop the pipeline: the artwork carries its reasons and the
+ *    A failed check (the size limit included) does not stop the pipeline: the artwork carries its reasons and the
  *    idea waits for a person in review.
  */
 import { Effect } from "effect"
@@ -95,25 +95,43 @@ export const removeFlatBackground = (rgba: Uint8Array, w: number, h: number, tol
     if (p >= w) seed(p - w)
     if (p < w * (h - 1)) seed(p + w)
   }
-  // Soft edge: a kept pixel beside the background is part background; its alpha is how far
-  // its colour is from the background's, and the background's share is taken out of it.
-  const soft = tolerance * 3
+  // Soft edge: a kept pixel beside the background is a blend of the background and the ink
+  // next to it (anti-aliasing). Its alpha is its distance from the background relative to
+  // that ink's (the farthest kept pixel within 2 px), and the background's share is taken
+  // out of its colour, so no light fringe shows on a dark shirt.
+  const edges: Array<number> = []
   for (let p = 0; p < w * h; p++) {
-    const o = p * 4
     if (removed[p] === 1) {
-      rgba[o + 3] = 0
+      rgba[p * 4 + 3] = 0
       continue
     }
     const x = p % w
-    const edge = (x > 0 && removed[p - 1] === 1) || (x < w - 1 && removed[p + 1] === 1) || (p >= w && removed[p - w] === 1) || (p < w * (h - 1) && removed[p + w] === 1)
-    if (!edge) continue
-    const a = Math.min(1, Math.max(0.05, dist(p) / soft))
-    if (a >= 1) continue
+    if ((x > 0 && removed[p - 1] === 1) || (x < w - 1 && removed[p + 1] === 1) || (p >= w && removed[p - w] === 1) || (p < w * (h - 1) && removed[p + w] === 1)) edges.push(p)
+  }
+  const alphas = edges.map((p) => {
+    const x = p % w
+    const y = (p - x) / w
+    let ink = dist(p)
+    for (let dy = -2; dy <= 2; dy++) {
+      for (let dx = -2; dx <= 2; dx++) {
+        const nx = x + dx
+        const ny = y + dy
+        if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue
+        const q = ny * w + nx
+        if (removed[q] === 0) ink = Math.max(ink, dist(q))
+      }
+    }
+    return ink <= 0 ? 1 : Math.min(1, Math.max(0.02, dist(p) / ink))
+  })
+  edges.forEach((p, i) => {
+    const a = alphas[i]!
+    if (a >= 1) return
+    const o = p * 4
     rgba[o] = Math.round(Math.min(255, Math.max(0, (rgba[o]! - (1 - a) * br) / a)))
     rgba[o + 1] = Math.round(Math.min(255, Math.max(0, (rgba[o + 1]! - (1 - a) * bg) / a)))
     rgba[o + 2] = Math.round(Math.min(255, Math.max(0, (rgba[o + 2]! - (1 - a) * bb) / a)))
     rgba[o + 3] = Math.round(rgba[o + 3]! * a)
-  }
+  })
 }
 
 export interface InkBox {
@@ -208,8 +226,10 @@ export const postProcess = (options: PostProcessOptions): Effect.Effect<PrintFil
       },
       options.limits
     )
-    if (png.length >= MAX_PRINT_FILE_BYTES) return yield* new PermanentError({ message: `print file is ${png.length} bytes, over the 25 MB limit` })
-    return options.cmyk ? { png, tiff: yield* toCmykTiff(png), checks } : { png, checks }
+    // Nearly nothing removed: the image had no flat background to take away.
+    const kept = box.ink / (w * h)
+    const all = kept > 0.97 ? { ...checks, failures: [...checks.failures, `${(kept * 100).toFixed(0)}% of the image kept: no flat background was found to remove`] } : checks
+    return options.cmyk ? { png, tiff: yield* toCmykTiff(png), checks: all } : { png, checks: all }
   })
 
 /**
