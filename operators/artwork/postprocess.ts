@@ -69,18 +69,20 @@ const borderColour = (rgba: Uint8Array, w: number, h: number): [number, number, 
 /** Sets alpha in place: border-connected background to 0, a soft edge around it. */
 export const removeFlatBackground = (rgba: Uint8Array, w: number, h: number, tolerance: number): void => {
   const [br, bg, bb] = borderColour(rgba, w, h)
-  const dist = (p: number) => {
+  const dist2 = (p: number) => {
     const o = p * 4
     const dr = rgba[o]! - br
     const dg = rgba[o + 1]! - bg
     const db = rgba[o + 2]! - bb
-    return Math.sqrt(dr * dr + dg * dg + db * db)
+    return dr * dr + dg * dg + db * db
   }
+  const dist = (p: number) => Math.sqrt(dist2(p))
+  const tolerance2 = tolerance * tolerance
   const removed = new Uint8Array(w * h)
   const stack = new Int32Array(w * h)
   let top = 0
   const seed = (p: number) => {
-    if (removed[p] === 0 && dist(p) <= tolerance) {
+    if (removed[p] === 0 && dist2(p) <= tolerance2) {
       removed[p] = 1
       stack[top++] = p
     }
