@@ -10,8 +10,11 @@ import type {
   DlqActionResponse,
   DlqSelection,
   EntriesResponse,
+  GenerationsResponse,
   IdeasQuery,
   IdeasResponse,
+  PickResponse,
+  RefineResponse,
   ReviewAction,
   ReviewResponse,
   Snapshot,
@@ -103,7 +106,12 @@ export const api = {
     return request<IdeasResponse>(`/api/ideas${qs ? `?${qs}` : ""}`)
   },
   review: (ideaId: string, action: ReviewAction) =>
-    request<ReviewResponse>(`/api/ideas/${enc(ideaId)}/${action}`, { method: "POST", body: "{}", auth: true })
+    request<ReviewResponse>(`/api/ideas/${enc(ideaId)}/${action}`, { method: "POST", body: "{}", auth: true }),
+  generations: (ideaId: string) => request<GenerationsResponse>(`/api/ideas/${enc(ideaId)}/generations`),
+  pick: (ideaId: string, candidateId: string) =>
+    request<PickResponse>(`/api/ideas/${enc(ideaId)}/pick`, { method: "POST", body: JSON.stringify({ candidateId }), auth: true }),
+  refine: (ideaId: string, instruction: string) =>
+    request<RefineResponse>(`/api/ideas/${enc(ideaId)}/refine`, { method: "POST", body: JSON.stringify({ instruction }), auth: true })
 }
 
 /** A sentence for an error banner; 401 says what to do about it. */

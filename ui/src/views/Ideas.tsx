@@ -8,6 +8,9 @@ import { api, ApiError, describeApiError } from "../api.ts"
 import { FACTORS, type FactorName, IDEA_STATUSES, type IdeaStatus, type IdeaSummary, REVIEW_STATUSES, type ReviewAction, type ReviewStatus } from "../../../operators/api/contract.ts"
 import { ActionErrorBanner, hasToken, openSettings } from "../components/Dialogs.tsx"
 import { applyReview } from "../state.ts"
+import { Candidates } from "../components/Candidates.tsx"
+import { GenerationProgress } from "../components/GenerationProgress.tsx"
+import { connectGenerations } from "../generations.ts"
 
 const FACTOR_LABEL: Record<FactorName, string> = {
   freshness: "freshness",
@@ -51,6 +54,7 @@ function FactorBars(props: { factors: IdeaSummary["factors"] }) {
 }
 
 export function IdeasView() {
+  connectGenerations()
   const [status, setStatus] = createSignal<IdeaStatus | "">("")
   const [review, setReview] = createSignal<ReviewStatus | "">("")
   const [limit, setLimit] = createSignal(50)
@@ -195,6 +199,8 @@ export function IdeasView() {
                     </For>
                   </div>
                 </Show>
+                <GenerationProgress ideaId={idea.ideaId} />
+                <Candidates ideaId={idea.ideaId} />
                 <Show when={actionError()?.id === idea.ideaId}>
                   <ActionErrorBanner error={actionError()!} testId="review-error" />
                 </Show>
