@@ -7,7 +7,7 @@
  * new candidates linked to their parent. No prompt is queued twice.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Scope } from "effect"
@@ -146,6 +146,12 @@ describe("end to end on ComfyUI (fake server)", () => {
       await other.getByRole("button", { name: "Pick" }).click()
       await expect.poll(async () => (await json(`${base}/api/ideas/${pending.ideaId}/generations`)).pickedCandidateId, { timeout: 20_000 }).toBe(picked)
       await expect.poll(() => card.locator("figure.candidate.picked").getAttribute("data-candidate"), { timeout: 20_000 }).toBe(picked)
+      // Approving publishes the picked candidate, not the default one.
+      const pickedFile = (await json(`${base}/api/ideas/${pending.ideaId}/generations`)).generations[0].candidates.find((c: any) => c.candidateId === picked).printFileUrl
+      expect((await fetch(`${base}/api/ideas/${pending.ideaId}/approve`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200)
+      const exported = join(dir, "blobs", "published-assets", "export", pending.ideaId, "print.png")
+      await waitFor("the approved pick is exported", async () => existsSync(exported), 60_000)
+      expect(readFileSync(exported).equals(readFileSync(join(dir, "blobs", decodeURIComponent(pickedFile.slice("/blobs/".length)))))).toBe(true)
       await card.getByLabel("Refinement instruction").fill("more retro")
       await card.getByRole("button", { name: "Refine" }).click()
       await expect.poll(() => card.locator(".generation").count(), { timeout: 180_000 }).toBe(2)
