@@ -9,6 +9,9 @@ import { listingsApi } from "./operators/api/listings.ts"
 import { dedupe } from "./operators/ingest/dedupe.ts"
 import { enrich } from "./operators/ingest/enrich.ts"
 import { generate } from "./operators/artwork/generate.ts"
+import * as ImageEngine from "./operators/artwork/imageEngine.ts"
+import { GenerationProgress } from "./operators/artwork/progress.ts"
+import { artworkApi } from "./operators/api/artwork.ts"
 import { listing } from "./operators/listing/listing.ts"
 import { parseMarketplaces } from "./operators/listing/rules.ts"
 import * as ListingWriter from "./operators/listing/writer.ts"
@@ -141,7 +144,11 @@ export default topology({
     select({ minScore: 0.25 }, { from: ideasScored, to: ideasSelected }),
 
     // --- ideas -> artwork -> listings
-    prompt({ engine: "procedural" }, { from: ideasSelected, to: genRequests }),
+    // SDXL on ComfyUI when COMFYUI_URL is set (gpu/comfyui/README.md), else the procedural designer.
+    prompt(
+      { engine: env["COMFYUI_URL"] ? "comfyui" : "procedural", candidates: Number(env["ARTWORK_CANDIDATES"] ?? (env["COMFYUI_URL"] ? 3 : 1)) },
+      { from: ideasSelected, to: genRequests }
+    ),
     generate({ from: genRequests, to: genImages }),
     mockup({ colorways: ["black", "white"], variants: ["front"] }, { from: genImages, to: mockupsReady }),
     // One draft per marketplace of MARKETPLACES (default export); the publishers read the same variable.
@@ -169,7 +176,9 @@ export default topology({
           ScoringState.layer(NAME),
           Embeddings.layerConfig,
           ListingWriter.layerConfig,
-          BrandSafety.layerConfig
+          BrandSafety.layerConfig,
+          ImageEngine.layerConfig,
+          GenerationProgress.layer
         )
       )
     ),
@@ -179,7 +188,7 @@ export default topology({
       Layer.provide(Layer.mergeAll(Http.layer, Credentials.layerConfig.pipe(Layer.provide(SERVICES)), SERVICES))
     )
   ),
-  api: [ideasApi({ approved: listingsApproved }), listingsApi(), feedbackApi({ events: feedbackEvents })],
+  api: [ideasApi({ approved: listingsApproved }), listingsApi(), feedbackApi({ events: feedbackEvents }), artworkApi({ requests: genRequests })],
   commands: {
     "feedback-import": feedbackImportCommand,
     backtest: backtestCommand(

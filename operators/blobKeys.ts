@@ -4,6 +4,8 @@
  *   raw-signals/year=YYYY/month=MM/day=DD/<signal-id>.json       (UTC day of capture)
  *   generated-mockups/<idea-id>/print.<ext>
  *   generated-mockups/<idea-id>/variants/<variant>-<colorway>.<ext>
+ *   generated-mockups/<idea-id>/candidates/<candidate-id>/print.<ext>            (each candidate design)
+ *   generated-mockups/<idea-id>/candidates/<candidate-id>/<variant>-<colorway>.<ext>
  *   published-assets/<marketplace>/<part>/.../<part>
  *
  * Identifiers come from outside (an RSS guid may be a whole URL), so every part is made
@@ -84,6 +86,13 @@ export const mockupKey = (
 /** `generated-mockups/<idea-id>/print.<ext>`: the print-ready artwork. */
 export const printFileKey = (ideaId: string, ext: string): Effect.Effect<string, PermanentError> =>
   Effect.zipWith(ideaAssetsPrefix(ideaId), extension(ext), (prefix, safeExt) => `${prefix}print.${safeExt}`)
+
+/** `generated-mockups/<idea-id>/candidates/<candidate-id>/<file>`: one candidate design's print file or mock-up. */
+export const candidateAssetKey = (ideaId: string, candidateId: string, file: string): Effect.Effect<string, PermanentError> =>
+  Effect.gen(function* () {
+    const prefix = yield* ideaAssetsPrefix(ideaId)
+    return `${prefix}candidates/${yield* sanitizeKeyPart(candidateId, "candidate id")}/${yield* sanitizeKeyPart(file, "file name")}`
+  })
 
 /** `published-assets/<marketplace>/`: everything exported for one marketplace. */
 export const publishedAssetsPrefix = (marketplace: string): Effect.Effect<string, PermanentError> =>

@@ -94,6 +94,19 @@ export const Idea = Schema.Struct({
 })
 export type Idea = typeof Idea.Type
 
+/** One candidate design of a generation: its seed and the prompt-grammar choices made for it. */
+export const CandidateSpec = Schema.Struct({
+  seed: Schema.String,
+  prompt: Schema.String,
+  negativePrompt: Schema.String,
+  /** Format template of the prompt grammar (typographic, badge, retro-sunset, ...). */
+  format: Schema.String,
+  /** The procedural designer's layout and palette where the format implies them. */
+  style: Schema.optional(Schema.String),
+  palette: Schema.optional(Schema.String)
+})
+export type CandidateSpec = typeof CandidateSpec.Type
+
 /** A request to the image generator, on `gen.requests`. */
 export const GenerationRequest = Schema.Struct({
   idea: Idea,
@@ -101,9 +114,41 @@ export const GenerationRequest = Schema.Struct({
   seed: Schema.String,
   prompt: Schema.String,
   negativePrompt: Schema.optional(Schema.String),
-  engine: Schema.Literal("procedural", "comfyui")
+  engine: Schema.Literal("procedural", "comfyui"),
+  /** The designs to render (N seeds); absent means one, from `seed` and `prompt`. */
+  candidates: Schema.optional(Schema.NonEmptyArray(CandidateSpec)),
+  /** A refinement: the reviewer's instruction and the generation it refines. */
+  refinement: Schema.optional(Schema.Struct({ instruction: Schema.NonEmptyString, parentGenerationId: Schema.UUID }))
 })
 export type GenerationRequest = typeof GenerationRequest.Type
+
+/** What the quality checks of a print file found (operators/artwork/postprocess.ts). */
+export const QualityChecks = Schema.Struct({
+  /** Share of the canvas covered by ink (alpha above 1/32). */
+  coverage: Schema.Number,
+  /** Source pixels to print pixels (1 for vector artwork). */
+  upscaleFactor: Schema.Number,
+  /** 300 / upscale factor: the resolution the source really has at print size. */
+  effectiveDpi: Schema.Number,
+  /** Fully transparent pixels between the ink and each canvas edge. */
+  margins: Schema.Struct({ top: Schema.Number, right: Schema.Number, bottom: Schema.Number, left: Schema.Number }),
+  /** The ink reached the source image's edge: the design is probably cropped. */
+  touchesEdge: Schema.Boolean,
+  bytes: Schema.Number,
+  /** Why the artwork needs a person's look; empty when every check passed. */
+  failures: Schema.Array(Schema.String)
+})
+export type QualityChecks = typeof QualityChecks.Type
+
+/** A rendered, post-processed candidate of a generation. */
+export const CandidateArtwork = Schema.Struct({
+  candidateId: Schema.UUID,
+  seed: Schema.String,
+  format: Schema.String,
+  printFileKey: Schema.String,
+  checks: QualityChecks
+})
+export type CandidateArtwork = typeof CandidateArtwork.Type
 
 /** A print-ready design, on `gen.images`. */
 export const Artwork = Schema.Struct({
@@ -115,7 +160,15 @@ export const Artwork = Schema.Struct({
   width: Schema.Int,
   height: Schema.Int,
   dpi: Schema.Int,
-  sha256: Schema.String
+  sha256: Schema.String,
+  /** The generation and candidate this print file is (the default pick: best by its checks). */
+  generationId: Schema.optional(Schema.UUID),
+  candidateId: Schema.optional(Schema.UUID),
+  checks: Schema.optional(QualityChecks),
+  /** Every candidate of the generation, the pick included, for mock-ups and review. */
+  candidates: Schema.optional(Schema.Array(CandidateArtwork)),
+  /** Set when a check failed: the idea goes to a person in review with these reasons. */
+  reviewReasons: Schema.optional(Schema.Array(Schema.String))
 })
 export type Artwork = typeof Artwork.Type
 
@@ -166,7 +219,7 @@ export type Listing = typeof Listing.Type
  * on its own (operators/safety/brandSafety.ts): what was found where, and on which list.
  */
 export const ReviewReason = Schema.Struct({
-  kind: Schema.Literal("trademark", "trademark-near-miss", "blocked-term", "registered-mark", "nsfw", "hate", "tragedy"),
+  kind: Schema.Literal("trademark", "trademark-near-miss", "blocked-term", "registered-mark", "nsfw", "hate", "tragedy", "artwork-check"),
   /** The words in the text that matched, as written there. */
   found: Schema.String,
   /** The listed name or term they matched. */

@@ -206,3 +206,50 @@ export interface IdeaListing {
 export interface IdeaListingsResponse {
   readonly listings: ReadonlyArray<IdeaListing>
 }
+
+// Artwork: generations, candidates, refinement, live progress (operators/api/artwork.ts)
+
+export type { GenerationState } from "../artwork/progress.ts"
+export type { QualityChecks } from "../schemas.ts"
+
+export interface CandidateView {
+  readonly candidateId: string
+  readonly position: number
+  readonly seed: string
+  readonly format: string
+  readonly printFileUrl: string
+  readonly mockups: ReadonlyArray<IdeaMockup>
+  readonly checks: import("../schemas.ts").QualityChecks
+  readonly passed: boolean
+  readonly picked: boolean
+}
+
+export interface GenerationView {
+  readonly generationId: string
+  readonly parentId: string | null
+  readonly instruction: string | null
+  readonly engine: string
+  readonly createdAt: string
+  readonly candidates: ReadonlyArray<CandidateView>
+}
+
+/** `GET /api/ideas/:id/generations`, oldest first (refinements after their parent). */
+export interface GenerationsResponse {
+  readonly ideaId: string
+  readonly pickedCandidateId: string | null
+  readonly generations: ReadonlyArray<GenerationView>
+}
+
+/** `POST /api/ideas/:id/pick {candidateId}` (bearer token). */
+export interface PickResponse {
+  readonly ideaId: string
+  readonly pickedCandidateId: string
+}
+
+/** `POST /api/ideas/:id/refine {instruction}` (bearer token): the generation it queued. */
+export interface RefineResponse {
+  readonly ideaId: string
+  readonly generationId: string
+  readonly parentGenerationId: string
+  readonly instruction: string
+}

@@ -9,6 +9,7 @@ import { BlobNotFound, BlobStore, validateBlobKey } from "../../runtime/blobs.ts
 import { describeError, isRetryable } from "../../runtime/errors.ts"
 import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
 import { mockupKey } from "../blobKeys.ts"
+import { withPickedCandidate } from "./artwork.ts"
 import type { IdeaSummary, IdeasResponse } from "./contract.ts"
 import { type Factors, Listing } from "../schemas.ts"
 import { IdeaStatus, ReviewStatus } from "../store/ideas.ts"
@@ -91,9 +92,11 @@ export const ideasApi =
             if (!known) return yield* Effect.fail(httpError(404, `no idea ${ideaId}`))
             return { ideaId, reviewStatus: "approved", published: false, note: "no listing draft was waiting; it will publish when drafted" }
           }
-          const drafts = yield* Effect.mapError(Schema.decodeUnknown(Schema.Array(Listing))(parked), (e) =>
+          const stored = yield* Effect.mapError(Schema.decodeUnknown(Schema.Array(Listing))(parked), (e) =>
             httpError(500, `stored draft of ${ideaId} is unreadable: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
           )
+          // The reviewer may have picked another candidate than the default.
+          const drafts = yield* Effect.forEach(stored, withPickedCandidate)
           yield* store.setReviewStatus(ideaId, "approved")
           // One draft per marketplace, keyed by idea and marketplace: approving twice emits the same event ids, which publish absorbs.
           yield* ctx.emit("review", io.approved, drafts.map((draft) => ({ data: draft, key: `approved:${ideaId}:${draft.marketplace}` })))

@@ -1,17 +1,44 @@
 /**
- * Generate: renders the print file for a request with the procedural typographic
- * designer (text outlined from bundled fonts, sharp to a 4500x5400 PNG at 300 DPI with
- * alpha) and stores it under `generated-mockups/<idea-id>/print.png`. The same idea and
- * seed render byte-identically, so a redelivery rewrites the same bytes.
+ * Generate: renders every candidate of a request with the `ImageEngine` (the procedural
+ * designer, or SDXL on ComfyUI when `COMFYUI_URL` is set), makes each a print file
+ * (post-processing: background removal, trim, centre, upscale, 300 DPI) with its quality
+ * checks, stores it under `generated-mockups/<idea-id>/candidates/<candidate-id>/print.png`
+ * and records generation and candidates in the store. The best candidate by its checks is
+ * the default pick and goes on as the artwork; when it failed a check, the artwork carries
+ * the reasons and the review gate holds the idea for a person.
+ *
+ * Every state (queued, executing node and step, post-processing, done, failed with the
+ * reason) is published to `GenerationProgress` for the UI's live view.
+ *
+ * Idempotent: ids derive from the event id (generation, candidates, ComfyUI prompt ids),
+ * so a redelivery collects the earlier ComfyUI run instead of queuing another, and
+ * rewrites the same rows and bytes. On SIGTERM the worker finishes what is in flight; an
+ * entry cut short stays pending, and its redelivery finds the run by its prompt id.
  */
 import { Effect } from "effect"
 import { BlobStore } from "../../runtime/blobs.ts"
-import { PermanentError } from "../../runtime/errors.ts"
+import { deriveEventId } from "../../runtime/envelope.ts"
+import { describeError, PermanentError } from "../../runtime/errors.ts"
 import { map, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
-import { CANVAS, typesetDesign } from "./typeset.ts"
-import { PRINT_DPI, renderPrintFile } from "./printFile.ts"
-import { printFileKey } from "../blobKeys.ts"
-import type { Artwork, GenerationRequest } from "../schemas.ts"
+import { candidateAssetKey } from "../blobKeys.ts"
+import type { Artwork, CandidateArtwork, CandidateSpec, GenerationRequest, QualityChecks } from "../schemas.ts"
+import { Store } from "../store/store.ts"
+import { ImageEngine } from "./imageEngine.ts"
+import { checkVectorPrint, postProcess } from "./postprocess.ts"
+import { PRINT_DPI } from "./printFile.ts"
+import { GenerationProgress } from "./progress.ts"
+import { CANVAS } from "./typeset.ts"
+
+/** The default pick: fewest failed checks, then coverage nearest a third of the canvas, then least upscaled. */
+export const bestCandidate = <C extends { readonly checks: QualityChecks }>(candidates: ReadonlyArray<C>): C =>
+  [...candidates].sort(
+    (a, b) =>
+      a.checks.failures.length - b.checks.failures.length ||
+      Math.abs(a.checks.coverage - 0.33) - Math.abs(b.checks.coverage - 0.33) ||
+      a.checks.upscaleFactor - b.checks.upscaleFactor
+  )[0]!
+
+export const generationIdOf = (eventId: string) => deriveEventId("generation", eventId)
 
 export const generate = (
   io: { readonly from: StreamDef<GenerationRequest>; readonly to: StreamDef<Artwork> },
@@ -21,29 +48,94 @@ export const generate = (
     name: "generate",
     kind: "generate",
     ...io,
-    // Rendering is CPU-bound: a few at a time keeps the event loop answering.
+    // Rendering is CPU-bound (GPU-bound on ComfyUI, where the pool bounds prompts in flight).
     settings: { concurrency: 2, batchSize: 8, ...settings },
     config: {},
-    run: (request) =>
+    run: (request, envelope) =>
       Effect.gen(function* () {
-        if (request.engine !== "procedural") {
-          return yield* new PermanentError({ message: `engine "${request.engine}" is not wired in this topology; use "procedural"` })
+        const engine = yield* ImageEngine
+        if (engine.name !== request.engine) {
+          return yield* new PermanentError({
+            message: `request asks for the ${request.engine} engine but this worker runs ${engine.name} (${engine.name === "procedural" ? "set COMFYUI_URL" : "unset COMFYUI_URL or prompt with engine: \"comfyui\""})`
+          })
         }
         const blobs = yield* BlobStore
-        const svg = yield* typesetDesign({ phrase: request.idea.keyPhrase, seed: request.seed })
-        const png = yield* renderPrintFile(svg)
-        const key = yield* printFileKey(request.idea.ideaId, "png")
-        const stored = yield* blobs.put(key, png, { contentType: "image/png" })
+        const store = yield* Store
+        const progress = yield* GenerationProgress
+        const ideaId = request.idea.ideaId
+        const generationId = generationIdOf(envelope.eventId)
+        const specs: ReadonlyArray<CandidateSpec> = request.candidates ?? [
+          { seed: request.seed, prompt: request.prompt, negativePrompt: request.negativePrompt ?? "", format: "typographic" }
+        ]
+        yield* store.upsertGeneration({
+          id: generationId,
+          ideaId,
+          parentId: request.refinement?.parentGenerationId ?? null,
+          instruction: request.refinement?.instruction ?? null,
+          engine: request.engine,
+          request: request as unknown as Record<string, unknown>
+        })
+        const publish = (candidate: number, state: Omit<Parameters<typeof progress.publish>[0], "generationId" | "ideaId" | "candidate" | "candidates">) =>
+          progress.publish({ generationId, ideaId, candidate, candidates: specs.length, ...state })
+
+        const renderOne = (spec: CandidateSpec, position: number) =>
+          Effect.gen(function* () {
+            const candidateId = deriveEventId("candidate", generationId, String(position))
+            yield* publish(position, { phase: "queued" })
+            const rendered = yield* engine.render({
+              promptId: deriveEventId("comfyui-prompt", envelope.eventId, String(position)),
+              phrase: request.idea.keyPhrase,
+              seed: spec.seed,
+              prompt: spec.prompt,
+              negativePrompt: spec.negativePrompt,
+              style: spec.style,
+              palette: spec.palette,
+              onProgress: (p) =>
+                Effect.runSync(
+                  publish(position, p.phase === "queued" ? { phase: "queued", server: p.server } : { phase: "executing", server: p.server, node: p.node, ...(p.max ? { value: p.value ?? 0, max: p.max } : {}) })
+                )
+            })
+            yield* publish(position, { phase: "post-processing" })
+            const print =
+              rendered.kind === "print"
+                ? { png: rendered.png, checks: yield* checkVectorPrint(rendered.svg, rendered.png.length) }
+                : yield* postProcess({ image: rendered.image, matte: rendered.matte })
+            const key = yield* candidateAssetKey(ideaId, candidateId, "print.png")
+            const stored = yield* blobs.put(key, print.png, { contentType: "image/png" })
+            yield* store.upsertCandidate({
+              id: candidateId,
+              generationId,
+              ideaId,
+              position,
+              seed: spec.seed,
+              format: spec.format,
+              printFileKey: key,
+              sha256: stored.sha256,
+              checks: print.checks
+            })
+            yield* publish(position, { phase: "done", ...(print.checks.failures.length > 0 ? { reason: print.checks.failures.join("; ") } : {}) })
+            return { candidateId, seed: spec.seed, format: spec.format, printFileKey: key, checks: print.checks, uri: stored.uri, sha256: stored.sha256 }
+          }).pipe(Effect.tapError((error) => publish(position, { phase: "failed", reason: describeError(error) })))
+
+        const candidates = yield* Effect.forEach(specs, renderOne, { concurrency: engine.name === "comfyui" ? "unbounded" : 1 })
+        const pick = bestCandidate(candidates)
+        yield* store.pickCandidate(ideaId, pick.candidateId)
+        const summary: ReadonlyArray<CandidateArtwork> = candidates.map(({ candidateId, seed, format, printFileKey, checks }) => ({ candidateId, seed, format, printFileKey, checks }))
         return {
           idea: request.idea,
-          seed: request.seed,
+          seed: pick.seed,
           engine: request.engine,
-          printFileKey: key,
-          printFileUri: stored.uri,
+          printFileKey: pick.printFileKey,
+          printFileUri: pick.uri,
           width: CANVAS.width,
           height: CANVAS.height,
           dpi: PRINT_DPI,
-          sha256: stored.sha256
+          sha256: pick.sha256,
+          generationId,
+          candidateId: pick.candidateId,
+          checks: pick.checks,
+          candidates: summary,
+          ...(pick.checks.failures.length > 0 ? { reviewReasons: pick.checks.failures.map((f) => `artwork check: ${f}`) } : {})
         } satisfies Artwork
       })
   })

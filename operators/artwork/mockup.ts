@@ -8,8 +8,8 @@ import { BlobStore } from "../../runtime/blobs.ts"
 import { deriveEventId } from "../../runtime/envelope.ts"
 import { PermanentError } from "../../runtime/errors.ts"
 import { decodeConfig, map, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
-import { COLORWAYS, renderMockups, VARIANTS } from "./garment.ts"
-import { mockupKey } from "../blobKeys.ts"
+import { COLORWAYS, type Mockup, renderMockups, VARIANTS } from "./garment.ts"
+import { candidateAssetKey, mockupKey } from "../blobKeys.ts"
 import type { Artwork, MockupImage, MockupSet } from "../schemas.ts"
 import { Store } from "../store/store.ts"
 
@@ -40,13 +40,22 @@ export const mockup = (
       Effect.gen(function* () {
         const blobs = yield* BlobStore
         const store = yield* Store
-        const printFile = Buffer.from(yield* blobs.get(artwork.printFileKey))
-        const rendered = yield* renderMockups({ printFile, colorways: c.colorways, variants: c.variants })
+        const ideaId = artwork.idea.ideaId
+        const renderFor = (printFileKey: string) =>
+          Effect.flatMap(blobs.get(printFileKey), (bytes) => renderMockups({ printFile: Buffer.from(bytes), colorways: c.colorways, variants: c.variants }))
+        // Every candidate is mocked up under its own keys, for the reviewer to compare; the
+        // pick's mock-ups are also the idea's (variants/), which listings and exports use.
+        const others = (artwork.candidates ?? []).filter((candidate) => candidate.candidateId !== artwork.candidateId)
+        yield* Effect.forEach(others, (candidate) =>
+          Effect.flatMap(renderFor(candidate.printFileKey), (rendered) => storeCandidateMockups(ideaId, candidate.candidateId, rendered))
+        )
+        const rendered = yield* renderFor(artwork.printFileKey)
+        if (artwork.candidateId !== undefined) yield* storeCandidateMockups(ideaId, artwork.candidateId, rendered)
         const images = yield* Effect.forEach(
           rendered,
           (m) =>
             Effect.gen(function* () {
-              const key = yield* mockupKey(artwork.idea.ideaId, m.variant, m.colorway, "jpg")
+              const key = yield* mockupKey(ideaId, m.variant, m.colorway, "jpg")
               const stored = yield* blobs.put(key, m.jpeg, { contentType: "image/jpeg" })
               return { variant: m.variant, colorway: m.colorway, key, uri: stored.uri } satisfies MockupImage
             }),
@@ -54,17 +63,31 @@ export const mockup = (
         )
         yield* store.upsertMockups(
           images.map((m) => ({
-            id: deriveEventId("mockup", artwork.idea.ideaId, m.variant, m.colorway),
-            ideaId: artwork.idea.ideaId,
+            id: deriveEventId("mockup", ideaId, m.variant, m.colorway),
+            ideaId,
             blobUri: m.uri,
             variant: m.variant,
             colorway: m.colorway,
             generationParams: { engine: artwork.engine, seed: artwork.seed, printFile: artwork.printFileKey, sha256: artwork.sha256 }
           }))
         )
-        yield* store.setIdeaStatus(artwork.idea.ideaId, "mocked")
+        yield* store.setIdeaStatus(ideaId, "mocked")
         if (!Arr.isNonEmptyReadonlyArray(images)) return yield* new PermanentError({ message: "mockup: no colorway or variant rendered" })
         return { artwork, mockups: images }
       })
   })
 }
+
+/** A candidate's mock-ups under `candidates/<candidate-id>/`, recorded on its row. */
+const storeCandidateMockups = (ideaId: string, candidateId: string, rendered: ReadonlyArray<Mockup>) =>
+  Effect.gen(function* () {
+    const blobs = yield* BlobStore
+    const stored = yield* Effect.forEach(rendered, (m) =>
+      Effect.gen(function* () {
+        const key = yield* candidateAssetKey(ideaId, candidateId, `${m.variant}-${m.colorway}.jpg`)
+        const blob = yield* blobs.put(key, m.jpeg, { contentType: "image/jpeg" })
+        return { variant: m.variant, colorway: m.colorway, key, uri: blob.uri }
+      })
+    )
+    yield* (yield* Store).setCandidateMockups(candidateId, stored)
+  })

@@ -110,14 +110,14 @@ export interface LaidOutDesign {
 // ---------------------------------------------------------------- seeded randomness
 
 /** FNV-1a: a stable 32-bit hash of the seed string. */
-const hash32 = (text: string): number => {
+export const hash32 = (text: string): number => {
   let h = 0x811c9dc5
   for (const byte of new TextEncoder().encode(text)) h = Math.imul(h ^ byte, 0x01000193)
   return h >>> 0
 }
 
 /** mulberry32: tiny, fast, and identical on every JS engine (32-bit integer arithmetic only). */
-const mulberry32 = (seed: number): (() => number) => {
+export const mulberry32 = (seed: number): (() => number) => {
   let a = seed
   return () => {
     a = (a + 0x6d2b79f5) | 0
@@ -127,7 +127,7 @@ const mulberry32 = (seed: number): (() => number) => {
   }
 }
 
-const pick = <A>(rng: () => number, items: ReadonlyArray<A>): A => items[Math.floor(rng() * items.length)] as A
+export const pick = <A>(rng: () => number, items: ReadonlyArray<A>): A => items[Math.floor(rng() * items.length)] as A
 
 // ---------------------------------------------------------------- path geometry
 

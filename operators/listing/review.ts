@@ -1,8 +1,9 @@
 /**
  * Review gate: screens the drafted listing text for brand & IP safety (the writer, a
  * model above all, may add a brand name or a term the idea did not have), then:
- * a draft whose idea has any brand-safety reason (found here or at select, stored on the
- * idea and shown in the Ideas view) waits for a person whatever its score; otherwise a
+ * a draft whose idea has any brand-safety reason (found here or at select) or whose artwork
+ * failed a quality check (stored on the idea and shown in the Ideas view) waits for a person
+ * whatever its score; otherwise a
  * draft whose idea scores at least `autoApproveAbove` goes straight to `listings.approved`.
  * Any other waits in the store (review status "pending") until a person approves it in
  * the UI or API, which puts it on `listings.approved` then.
@@ -10,7 +11,7 @@
 import { Effect, Schema } from "effect"
 import { decodeConfig, flatMap, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
 import { BrandSafety } from "../safety/brandSafety.ts"
-import type { Listing } from "../schemas.ts"
+import type { Listing, ReviewReason } from "../schemas.ts"
 import { Store } from "../store/store.ts"
 
 export const ReviewConfig = Schema.Struct({
@@ -45,8 +46,12 @@ export const review = (
     run: (draft) =>
       Effect.gen(function* () {
         const store = yield* Store
+        // A failed artwork quality check, like a safety hit, waits for a person whatever the score.
+        const artworkReasons = (draft.mockups.artwork.reviewReasons ?? []).map(
+          (failure): ReviewReason => ({ kind: "artwork-check", found: failure, matched: "", field: "artwork", source: "quality checks" })
+        )
         const found = yield* (yield* BrandSafety).screen("listing", listingFields(draft))
-        const reasons = yield* store.addReviewReasons(draft.ideaId, found)
+        const reasons = yield* store.addReviewReasons(draft.ideaId, [...artworkReasons, ...found])
         if (reasons.length === 0 && draft.mockups.artwork.idea.score >= c.autoApproveAbove) {
           yield* store.setReviewStatus(draft.ideaId, "approved")
           return [draft]

@@ -1,9 +1,13 @@
 /**
- * Artwork: the mock-ups (and the print file they carry in their generation params) of each idea.
+ * Artwork: the mock-ups (and the print file they carry in their generation params) of each
+ * idea; its generations (a refinement points at its parent) and their candidates with
+ * their quality checks; the picked candidate.
  */
-import { Effect, Schema } from "effect"
-import type { SqlError } from "../../runtime/sql.ts"
-import { JsonObject, validate, type Db } from "./db.ts"
+import { Effect, Option, Schema } from "effect"
+import { attempt, type SqlError } from "../../runtime/sql.ts"
+import { PermanentError } from "../../runtime/errors.ts"
+import { QualityChecks } from "../schemas.ts"
+import { decodeRows, JsonObject, validate, type Db } from "./db.ts"
 
 export const MockupVariant = Schema.Literal("front", "back", "colorway")
 
@@ -18,9 +22,52 @@ export const MockupRow = Schema.Struct({
 })
 export type MockupRow = typeof MockupRow.Type
 
+export const GenerationRow = Schema.Struct({
+  id: Schema.UUID,
+  ideaId: Schema.UUID,
+  parentId: Schema.NullOr(Schema.UUID),
+  instruction: Schema.NullOr(Schema.String),
+  engine: Schema.Literal("procedural", "comfyui"),
+  request: JsonObject
+})
+export type GenerationRow = typeof GenerationRow.Type
+
+export const CandidateMockup = Schema.Struct({ variant: Schema.String, colorway: Schema.String, key: Schema.String, uri: Schema.String })
+
+export const CandidateRow = Schema.Struct({
+  id: Schema.UUID,
+  generationId: Schema.UUID,
+  ideaId: Schema.UUID,
+  position: Schema.Int,
+  seed: Schema.String,
+  format: Schema.String,
+  printFileKey: Schema.NonEmptyString,
+  sha256: Schema.String,
+  checks: QualityChecks
+})
+export type CandidateRow = typeof CandidateRow.Type
+
+export type StoredCandidate = CandidateRow & { readonly mockups: ReadonlyArray<typeof CandidateMockup.Type>; readonly passed: boolean }
+
+/** A generation with its candidates, for review. */
+export interface GenerationView extends GenerationRow {
+  readonly createdAt: Date
+  readonly candidates: ReadonlyArray<StoredCandidate>
+}
+
 export interface ArtworkStore {
   /** New mock-ups; a known id or (idea, variant, colorway) is skipped. Returns rows inserted. */
   readonly upsertMockups: (rows: ReadonlyArray<MockupRow>) => Effect.Effect<number, SqlError>
+  /** A generation; a known id is kept as it was. */
+  readonly upsertGeneration: (row: GenerationRow) => Effect.Effect<void, SqlError>
+  /** A candidate; a known (generation, position) is kept as it was (a redelivery renders the same). */
+  readonly upsertCandidate: (row: CandidateRow) => Effect.Effect<void, SqlError>
+  readonly setCandidateMockups: (candidateId: string, mockups: ReadonlyArray<typeof CandidateMockup.Type>) => Effect.Effect<void, SqlError>
+  /** Makes `candidateId` the idea's pick; false when it is not a candidate of that idea. */
+  readonly pickCandidate: (ideaId: string, candidateId: string) => Effect.Effect<boolean, SqlError>
+  readonly pickedCandidate: (ideaId: string) => Effect.Effect<Option.Option<StoredCandidate>, SqlError>
+  /** Generations of the ideas with their candidates, oldest first. */
+  readonly generationsOf: (ideaIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<GenerationView>, SqlError>
 }
 
 export const makeArtworkStore = ({ sql, json, batched }: Db): ArtworkStore => {
@@ -43,5 +90,68 @@ export const makeArtworkStore = ({ sql, json, batched }: Db): ArtworkStore => {
       })
     })
 
-  return { upsertMockups }
+  const checkGeneration = validate(GenerationRow, "upsertGeneration")
+  const upsertGeneration: ArtworkStore["upsertGeneration"] = (input) =>
+    Effect.flatMap(checkGeneration(input), (r) =>
+      attempt("upsert generation", async () => {
+        await sql`insert into generations (id, idea_id, parent_id, instruction, engine, request)
+          values (${r.id}, ${r.ideaId}, ${r.parentId}, ${r.instruction}, ${r.engine}, ${json(r.request)})
+          on conflict (id) do nothing`
+      })
+    )
+
+  const checkCandidate = validate(CandidateRow, "upsertCandidate")
+  const upsertCandidate: ArtworkStore["upsertCandidate"] = (input) =>
+    Effect.flatMap(checkCandidate(input), (r) =>
+      attempt("upsert candidate", async () => {
+        await sql`insert into candidates (id, generation_id, idea_id, position, seed, format, print_file_key, sha256, checks, passed)
+          values (${r.id}, ${r.generationId}, ${r.ideaId}, ${r.position}, ${r.seed}, ${r.format}, ${r.printFileKey}, ${r.sha256},
+                  ${json(r.checks)}, ${r.checks.failures.length === 0})
+          on conflict do nothing`
+      })
+    )
+
+  const setCandidateMockups: ArtworkStore["setCandidateMockups"] = (candidateId, mockups) =>
+    attempt("set candidate mockups", async () => {
+      await sql`update candidates set mockups = ${json(mockups)} where id = ${candidateId}`
+    })
+
+  const pickCandidate: ArtworkStore["pickCandidate"] = (ideaId, candidateId) =>
+    attempt("pick candidate", async () => {
+      const result = await sql`update ideas set picked_candidate_id = ${candidateId}, updated_at = now()
+        where id = ${ideaId} and exists (select 1 from candidates c where c.id = ${candidateId} and c.idea_id = ${ideaId})`
+      return result.count > 0
+    })
+
+  const candidateColumns = (sql: Db["sql"]) =>
+    sql`c.id, c.generation_id as "generationId", c.idea_id as "ideaId", c.position, c.seed, c.format,
+        c.print_file_key as "printFileKey", c.sha256, c.checks, c.passed, c.mockups`
+  const decodeCandidates = decodeRows(Schema.Struct({ ...CandidateRow.fields, passed: Schema.Boolean, mockups: Schema.Array(CandidateMockup) }), "candidates")
+
+  const pickedCandidate: ArtworkStore["pickedCandidate"] = (ideaId) =>
+    Effect.gen(function* () {
+      const rows = yield* attempt("picked candidate", () =>
+        sql`select ${candidateColumns(sql)} from ideas i join candidates c on c.id = i.picked_candidate_id where i.id = ${ideaId}`
+      )
+      const [row] = yield* Effect.orDie(decodeCandidates(rows))
+      return Option.fromNullable(row)
+    })
+
+  const decodeGenerations = decodeRows(Schema.Struct({ ...GenerationRow.fields, createdAt: Schema.ValidDateFromSelf }), "generations")
+  const generationsOf: ArtworkStore["generationsOf"] = (ideaIds) =>
+    Effect.gen(function* () {
+      if (ideaIds.length === 0) return []
+      const [gens, cands] = yield* attempt("generations of ideas", () =>
+        Promise.all([
+          sql`select id, idea_id as "ideaId", parent_id as "parentId", instruction, engine, request, created_at as "createdAt"
+              from generations where idea_id in ${sql(ideaIds)} order by created_at, id`,
+          sql`select ${candidateColumns(sql)} from candidates c where c.idea_id in ${sql(ideaIds)} order by c.generation_id, c.position`
+        ])
+      )
+      const generations = yield* Effect.mapError(decodeGenerations(gens), (e) => new PermanentError({ message: e.message }))
+      const candidates = yield* Effect.mapError(decodeCandidates(cands), (e) => new PermanentError({ message: e.message }))
+      return generations.map((g) => ({ ...g, candidates: candidates.filter((c) => c.generationId === g.id) }))
+    }).pipe(Effect.catchTag("PermanentError", (e) => Effect.die(e)))
+
+  return { upsertMockups, upsertGeneration, upsertCandidate, setCandidateMockups, pickCandidate, pickedCandidate, generationsOf }
 }

@@ -15,8 +15,11 @@ import type {
   DlqSelection,
   EntriesResponse,
   IdeaListingsResponse,
+  GenerationsResponse,
   IdeasQuery,
   IdeasResponse,
+  PickResponse,
+  RefineResponse,
   ReviewAction,
   ReviewResponse,
   Snapshot,
@@ -113,7 +116,12 @@ export const api = {
   feedbackListings: (limit = 50) => request<FeedbackListingsResponse>(`/api/feedback/listings?limit=${limit}`),
   experiments: () => request<ExperimentsResponse>("/api/feedback/experiments"),
   allocations: (days = 7) => request<AllocationsResponse>(`/api/feedback/allocations?days=${days}`),
-  weights: () => request<WeightsResponse>("/api/feedback/weights")
+  weights: () => request<WeightsResponse>("/api/feedback/weights"),
+  generations: (ideaId: string) => request<GenerationsResponse>(`/api/ideas/${enc(ideaId)}/generations`),
+  pick: (ideaId: string, candidateId: string) =>
+    request<PickResponse>(`/api/ideas/${enc(ideaId)}/pick`, { method: "POST", body: JSON.stringify({ candidateId }), auth: true }),
+  refine: (ideaId: string, instruction: string) =>
+    request<RefineResponse>(`/api/ideas/${enc(ideaId)}/refine`, { method: "POST", body: JSON.stringify({ instruction }), auth: true })
 }
 
 /** A sentence for an error banner; 401 says what to do about it. */

@@ -12,13 +12,15 @@ const KIND_LABEL: Record<ReviewReason["kind"], string> = {
   "registered-mark": "registered mark",
   nsfw: "NSFW",
   hate: "hate",
-  tragedy: "tragedy"
+  tragedy: "tragedy",
+  "artwork-check": "artwork check"
 }
 
 /** `idea`, `idea:signal`, `listing:etsy:title` as a reader says them. */
 const where = (field: string) => {
   const [stage, a, b] = field.split(":")
   if (stage === "listing") return `${a} listing ${b ?? ""}`.trim()
+  if (stage === "artwork") return "the artwork"
   return a === undefined ? "the idea" : `the idea's ${a}`
 }
 
@@ -42,7 +44,10 @@ export const ReviewReasons = (props: { readonly reasons: ReadonlyArray<ReviewRea
         <For each={groupReasons(props.reasons ?? [])}>
           {({ reason: r, places }) => (
             <li data-kind={r.kind}>
-              <span class={`tag reason-tag reason-${r.kind}`}>{KIND_LABEL[r.kind]}</span> “{r.found}” matches <b>{r.matched}</b>{" "}
+              <span class={`tag reason-tag reason-${r.kind}`}>{KIND_LABEL[r.kind]}</span>{" "}
+              <Show when={r.kind !== "artwork-check"} fallback={<>{r.found} </>}>
+                “{r.found}” matches <b>{r.matched}</b>{" "}
+              </Show>
               <span class="muted small">
                 in {places.sort().join(", ")} · {r.source}
               </span>

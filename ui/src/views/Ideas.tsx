@@ -10,6 +10,9 @@ import { ActionErrorBanner, hasToken, openSettings } from "../components/Dialogs
 import { ReviewReasons } from "../components/ReviewReasons.tsx"
 import { IdeaListings } from "../components/Listings.tsx"
 import { applyReview } from "../state.ts"
+import { Candidates } from "../components/Candidates.tsx"
+import { GenerationProgress } from "../components/GenerationProgress.tsx"
+import { connectGenerations } from "../generations.ts"
 
 const FACTOR_LABEL: Record<FactorName, string> = {
   freshness: "freshness",
@@ -53,6 +56,7 @@ function FactorBars(props: { factors: IdeaSummary["factors"] }) {
 }
 
 export function IdeasView() {
+  connectGenerations()
   const [status, setStatus] = createSignal<IdeaStatus | "">("")
   const [review, setReview] = createSignal<ReviewStatus | "">("")
   const [limit, setLimit] = createSignal(50)
@@ -198,6 +202,8 @@ export function IdeasView() {
                     </For>
                   </div>
                 </Show>
+                <GenerationProgress ideaId={idea.ideaId} />
+                <Candidates ideaId={idea.ideaId} />
                 <IdeaListings ideaId={idea.ideaId} version={`${idea.status}/${idea.reviewStatus}`} />
                 <Show when={actionError()?.id === idea.ideaId}>
                   <ActionErrorBanner error={actionError()!} testId="review-error" />

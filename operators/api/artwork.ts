@@ -1,0 +1,177 @@
+/**
+ * Artwork routes: the generations of an idea with their candidates and checks, the
+ * reviewer's pick, refinement ("more retro": the idea re-prompted with the instruction
+ * folded into the grammar, new candidates linked to their parent), and the live progress
+ * of generations as Server-Sent Events.
+ */
+import { Cause, Effect, Exit, Option, ParseResult, Schema } from "effect"
+import type { Context as HonoContext } from "hono"
+import { streamSSE } from "hono/streaming"
+import { describeError, isRetryable } from "../../runtime/errors.ts"
+import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
+import { generationIdOf } from "../artwork/generate.ts"
+import { GenerationProgress, type GenerationState } from "../artwork/progress.ts"
+import { buildRequest } from "../artwork/prompt.ts"
+import { hash32 } from "../artwork/typeset.ts"
+import { deriveEventId } from "../../runtime/envelope.ts"
+import { GenerationRequest, Listing } from "../schemas.ts"
+import { Store } from "../store/store.ts"
+import type { GenerationsResponse, PickResponse, RefineResponse } from "./contract.ts"
+
+const IdeaId = Schema.UUID.annotations({ message: () => "idea id must be a uuid" })
+const PickBody = Schema.Struct({ candidateId: Schema.UUID.annotations({ message: () => "candidateId must be a uuid" }) })
+const RefineBody = Schema.Struct({
+  instruction: Schema.Trim.pipe(Schema.minLength(2), Schema.maxLength(200)).annotations({ message: () => "instruction must be 2-200 characters" })
+})
+
+const blobUrl = (key: string) => `/blobs/${key.split("/").map(encodeURIComponent).join("/")}`
+
+const httpError = (status: number, message: string) => Object.assign(new Error(message), { status, retryable: false })
+
+/** The draft with the reviewer's pick as its artwork and mock-ups, when they picked another candidate. */
+export const withPickedCandidate = (draft: Listing) =>
+  Effect.gen(function* () {
+    const picked = yield* (yield* Store).pickedCandidate(draft.ideaId)
+    const art = draft.mockups.artwork
+    if (Option.isNone(picked) || picked.value.id === art.candidateId) return draft
+    const candidate = picked.value
+    const mockups = candidate.mockups.flatMap((m) =>
+      m.variant === "front" || m.variant === "back" ? [{ variant: m.variant as "front" | "back", colorway: m.colorway, key: m.key, uri: m.uri }] : []
+    )
+    const [first, ...rest] = mockups
+    if (first === undefined) return draft
+    return {
+      ...draft,
+      mockups: {
+        artwork: { ...art, seed: candidate.seed, candidateId: candidate.id, printFileKey: candidate.printFileKey, sha256: candidate.sha256, checks: candidate.checks },
+        mockups: [first, ...rest]
+      }
+    } satisfies Listing
+  })
+
+export const artworkApi =
+  (io: { readonly requests: StreamDef<GenerationRequest> }): ApiRoutes =>
+  (app, ctx) => {
+    const respond = async (c: HonoContext, effect: Effect.Effect<object, unknown, any>) => {
+      const exit = await ctx.run(effect)
+      if (Exit.isSuccess(exit)) return c.json(exit.value)
+      const error = Cause.squash(exit.cause)
+      const status = (error as { status?: number }).status ?? (isRetryable(error) ? 503 : 400)
+      return c.json({ error: describeError(error) }, status as 400)
+    }
+    const decode = <A, I>(schema: Schema.Schema<A, I>, value: unknown) =>
+      Effect.mapError(Schema.decodeUnknown(schema)(value), (e) => httpError(400, ParseResult.TreeFormatter.formatErrorSync(e)))
+    const body = (c: HonoContext) =>
+      Effect.tryPromise({ try: () => c.req.json() as Promise<unknown>, catch: () => httpError(400, "body must be JSON") })
+
+    app.get("/api/ideas/:id/generations", (c) =>
+      respond(
+        c,
+        Effect.gen(function* () {
+          const ideaId = yield* decode(IdeaId, c.req.param("id"))
+          const store = yield* Store
+          const picked = yield* store.pickedCandidate(ideaId)
+          const pickedId = Option.match(picked, { onNone: () => null, onSome: (p) => p.id })
+          const generations = yield* store.generationsOf([ideaId])
+          return {
+            ideaId,
+            pickedCandidateId: pickedId,
+            generations: generations.map((g) => ({
+              generationId: g.id,
+              parentId: g.parentId,
+              instruction: g.instruction,
+              engine: g.engine,
+              createdAt: g.createdAt.toISOString(),
+              candidates: g.candidates.map((cand) => ({
+                candidateId: cand.id,
+                position: cand.position,
+                seed: cand.seed,
+                format: cand.format,
+                printFileUrl: blobUrl(cand.printFileKey),
+                mockups: cand.mockups.map((m) => ({ variant: m.variant, colorway: m.colorway, url: blobUrl(m.key) })),
+                checks: cand.checks,
+                passed: cand.passed,
+                picked: cand.id === pickedId
+              }))
+            }))
+          } satisfies GenerationsResponse
+        })
+      )
+    )
+
+    app.post("/api/ideas/:id/pick", ctx.requireToken, (c) =>
+      respond(
+        c,
+        Effect.gen(function* () {
+          const ideaId = yield* decode(IdeaId, c.req.param("id"))
+          const { candidateId } = yield* decode(PickBody, yield* body(c))
+          if (!(yield* (yield* Store).pickCandidate(ideaId, candidateId))) return yield* Effect.fail(httpError(404, `no candidate ${candidateId} of idea ${ideaId}`))
+          return { ideaId, pickedCandidateId: candidateId } satisfies PickResponse
+        })
+      )
+    )
+
+    app.post("/api/ideas/:id/refine", ctx.requireToken, (c) =>
+      respond(
+        c,
+        Effect.gen(function* () {
+          const ideaId = yield* decode(IdeaId, c.req.param("id"))
+          const { instruction } = yield* decode(RefineBody, yield* body(c))
+          const generations = yield* (yield* Store).generationsOf([ideaId])
+          const parent = generations.at(-1)
+          if (parent === undefined) return yield* Effect.fail(httpError(404, `idea ${ideaId} has no artwork to refine yet`))
+          const earlier = yield* Effect.mapError(Schema.decodeUnknown(GenerationRequest)(parent.request), (e) =>
+            httpError(500, `stored request of generation ${parent.id} is unreadable: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
+          )
+          const request = buildRequest(earlier.idea, {
+            engine: earlier.engine,
+            candidates: earlier.candidates?.length ?? 1,
+            baseSeed: `${ideaId}:refine:${hash32(`${parent.id}\u0000${instruction}`).toString(16)}`,
+            refinement: { instruction, parentGenerationId: parent.id }
+          })
+          // Keyed by parent + instruction: the same refinement asked twice queues one generation.
+          const key = `refine:${parent.id}:${instruction}`
+          const [eventId] = yield* ctx.emit("prompt", io.requests, [{ data: request, key }])
+          const id = eventId ?? deriveEventId("prompt", key)
+          return { ideaId, generationId: generationIdOf(id), parentGenerationId: parent.id, instruction } satisfies RefineResponse
+        })
+      )
+    )
+
+    app.get("/api/generations/progress", (c) => respond(c, Effect.map(GenerationProgress, (p) => ({ states: p.current() }))))
+
+    app.get("/api/generations/events", async (c) => {
+      const exit = await ctx.run(GenerationProgress)
+      if (Exit.isFailure(exit)) return c.json({ error: "generation progress is not available" }, 503)
+      const progress = exit.value
+      return streamSSE(c, async (stream) => {
+        const queue: Array<GenerationState> = []
+        let wake: (() => void) | undefined
+        const unsubscribe = progress.subscribe((state) => {
+          queue.push(state)
+          wake?.()
+        })
+        let open = true
+        stream.onAbort(() => {
+          open = false
+          unsubscribe()
+          wake?.()
+        })
+        await stream.writeSSE({ event: "snapshot", data: JSON.stringify(progress.current()) })
+        while (open) {
+          const next = queue.shift()
+          if (next !== undefined) {
+            await stream.writeSSE({ event: "progress", data: JSON.stringify(next) })
+            continue
+          }
+          await new Promise<void>((resolve) => {
+            wake = resolve
+            // A comment now and then keeps proxies from closing an idle stream.
+            setTimeout(resolve, 15_000)
+          })
+          wake = undefined
+          if (open && queue.length === 0) await stream.write(": keep-alive\n\n")
+        }
+      })
+    })
+  }
