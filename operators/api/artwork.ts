@@ -4,10 +4,9 @@
  * folded into the grammar, new candidates linked to their parent), and the live progress
  * of generations as Server-Sent Events.
  */
-import { Cause, Effect, Exit, Option, ParseResult, Schema } from "effect"
+import { Effect, Exit, Option, ParseResult, Schema } from "effect"
 import type { Context as HonoContext } from "hono"
 import { streamSSE } from "hono/streaming"
-import { describeError, isRetryable } from "../../runtime/errors.ts"
 import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
 import { generationIdOf } from "../artwork/generate.ts"
 import { GenerationProgress, type GenerationState } from "../artwork/progress.ts"
@@ -16,17 +15,15 @@ import { hash32 } from "../artwork/typeset.ts"
 import { deriveEventId } from "../../runtime/envelope.ts"
 import { GenerationRequest, Listing } from "../schemas.ts"
 import { Store } from "../store/store.ts"
+import { decodeWith, httpError, parseIdeaId, responder } from "./respond.ts"
 import type { GenerationsResponse, PickResponse, RefineResponse } from "./contract.ts"
 
-const IdeaId = Schema.UUID.annotations({ message: () => "idea id must be a uuid" })
 const PickBody = Schema.Struct({ candidateId: Schema.UUID.annotations({ message: () => "candidateId must be a uuid" }) })
 const RefineBody = Schema.Struct({
   instruction: Schema.Trim.pipe(Schema.minLength(2), Schema.maxLength(200)).annotations({ message: () => "instruction must be 2-200 characters" })
 })
 
 const blobUrl = (key: string) => `/blobs/${key.split("/").map(encodeURIComponent).join("/")}`
-
-const httpError = (status: number, message: string) => Object.assign(new Error(message), { status, retryable: false })
 
 /** The draft with the reviewer's pick as its artwork and mock-ups, when they picked another candidate. */
 export const withPickedCandidate = (draft: Listing) =>
@@ -52,15 +49,7 @@ export const withPickedCandidate = (draft: Listing) =>
 export const artworkApi =
   (io: { readonly requests: StreamDef<GenerationRequest> }): ApiRoutes =>
   (app, ctx) => {
-    const respond = async (c: HonoContext, effect: Effect.Effect<object, unknown, any>) => {
-      const exit = await ctx.run(effect)
-      if (Exit.isSuccess(exit)) return c.json(exit.value)
-      const error = Cause.squash(exit.cause)
-      const status = (error as { status?: number }).status ?? (isRetryable(error) ? 503 : 400)
-      return c.json({ error: describeError(error) }, status as 400)
-    }
-    const decode = <A, I>(schema: Schema.Schema<A, I>, value: unknown) =>
-      Effect.mapError(Schema.decodeUnknown(schema)(value), (e) => httpError(400, ParseResult.TreeFormatter.formatErrorSync(e)))
+    const respond = responder(ctx)
     const body = (c: HonoContext) =>
       Effect.tryPromise({ try: () => c.req.json() as Promise<unknown>, catch: () => httpError(400, "body must be JSON") })
 
@@ -68,7 +57,7 @@ export const artworkApi =
       respond(
         c,
         Effect.gen(function* () {
-          const ideaId = yield* decode(IdeaId, c.req.param("id"))
+          const ideaId = yield* parseIdeaId(c.req.param("id"))
           const store = yield* Store
           const picked = yield* store.pickedCandidate(ideaId)
           const pickedId = Option.match(picked, { onNone: () => null, onSome: (p) => p.id })
@@ -103,8 +92,8 @@ export const artworkApi =
       respond(
         c,
         Effect.gen(function* () {
-          const ideaId = yield* decode(IdeaId, c.req.param("id"))
-          const { candidateId } = yield* decode(PickBody, yield* body(c))
+          const ideaId = yield* parseIdeaId(c.req.param("id"))
+          const { candidateId } = yield* decodeWith(PickBody, yield* body(c))
           if (!(yield* (yield* Store).pickCandidate(ideaId, candidateId))) return yield* Effect.fail(httpError(404, `no candidate ${candidateId} of idea ${ideaId}`))
           return { ideaId, pickedCandidateId: candidateId } satisfies PickResponse
         })
@@ -115,8 +104,8 @@ export const artworkApi =
       respond(
         c,
         Effect.gen(function* () {
-          const ideaId = yield* decode(IdeaId, c.req.param("id"))
-          const { instruction } = yield* decode(RefineBody, yield* body(c))
+          const ideaId = yield* parseIdeaId(c.req.param("id"))
+          const { instruction } = yield* decodeWith(RefineBody, yield* body(c))
           const generations = yield* (yield* Store).generationsOf([ideaId])
           const parent = generations.at(-1)
           if (parent === undefined) return yield* Effect.fail(httpError(404, `idea ${ideaId} has no artwork to refine yet`))

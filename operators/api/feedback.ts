@@ -4,15 +4,15 @@
  * two writes behind the bearer token: a CSV report import (onto `feedback.events`) and a new
  * A/B experiment. Responses are typed with the UI's contract (operators/api/contract.ts).
  */
-import { Cause, Clock, Effect, Exit, ParseResult, Schema } from "effect"
-import type { Context as HonoContext } from "hono"
-import { describeError, isRetryable, PermanentError } from "../../runtime/errors.ts"
+import { Clock, Effect, Schema } from "effect"
+import { PermanentError } from "../../runtime/errors.ts"
 import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
 import { parseFeedbackCsv } from "../feedback/csvImport.ts"
 import { newExperiment, variantPosteriors } from "../feedback/experiments.ts"
 import { densityCurve } from "../feedback/thompson.ts"
 import type { FeedbackEvent, Factors } from "../schemas.ts"
 import { Store } from "../store/store.ts"
+import { decodeWith, responder } from "./respond.ts"
 import type { AllocationsResponse, ExperimentsResponse, FeedbackListingsResponse, ImportResponse, WeightsResponse } from "./contract.ts"
 
 const Limit = (fallback: number, max: number) =>
@@ -33,21 +33,13 @@ const MAX_IMPORT_BYTES = 10 * 1024 * 1024
 export const feedbackApi =
   (io: { readonly events: StreamDef<FeedbackEvent> }): ApiRoutes =>
   (app, ctx) => {
-    const respond = async (c: HonoContext, effect: Effect.Effect<object, unknown, any>, status: 200 | 201 | 202 = 200) => {
-      const exit = await ctx.run(effect)
-      if (Exit.isSuccess(exit)) return c.json(exit.value, status)
-      const error = Cause.squash(exit.cause)
-      const code = (error as { status?: number }).status ?? (isRetryable(error) ? 503 : 400)
-      return c.json({ error: describeError(error) }, code as 400)
-    }
-    const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
-      Effect.mapError(Schema.decodeUnknown(schema)(input), (e) => new PermanentError({ message: ParseResult.TreeFormatter.formatErrorSync(e) }))
+    const respond = responder(ctx)
 
     app.get("/api/feedback/listings", (c) =>
       respond(
         c,
         Effect.gen(function* () {
-          const { limit } = yield* decode(Schema.Struct({ limit: Limit(50, 500) }), c.req.query())
+          const { limit } = yield* decodeWith(Schema.Struct({ limit: Limit(50, 500) }), c.req.query())
           const store = yield* Store
           const listings = yield* store.listingFeedback(limit)
           const points = yield* store.feedbackSeries(listings.map((l) => l.listingId))
@@ -105,7 +97,7 @@ export const feedbackApi =
       respond(
         c,
         Effect.gen(function* () {
-          const body = yield* decode(NewExperiment, yield* Effect.tryPromise({ try: () => c.req.json(), catch: () => new PermanentError({ message: "body is not JSON" }) }))
+          const body = yield* decodeWith(NewExperiment, yield* Effect.tryPromise({ try: () => c.req.json(), catch: () => new PermanentError({ message: "body is not JSON" }) }))
           const keys = new Set(body.variants.map((v) => v.key))
           if (keys.size !== body.variants.length) return yield* new PermanentError({ message: "variants: keys must differ" })
           const now = yield* Clock.currentTimeMillis
@@ -122,7 +114,7 @@ export const feedbackApi =
       respond(
         c,
         Effect.gen(function* () {
-          const { days } = yield* decode(Schema.Struct({ days: Limit(14, 365) }), c.req.query())
+          const { days } = yield* decodeWith(Schema.Struct({ days: Limit(14, 365) }), c.req.query())
           const store = yield* Store
           const rows = yield* store.allocations(days)
           const titles = new Map((yield* store.listingFeedback(1_000)).map((l) => [l.listingId, l.title]))
@@ -153,7 +145,7 @@ export const feedbackApi =
       respond(
         c,
         Effect.gen(function* () {
-          const { marketplace, file } = yield* decode(
+          const { marketplace, file } = yield* decodeWith(
             Schema.Struct({ marketplace: Schema.String.annotations({ message: () => "?marketplace= is required (e.g. redbubble)" }), file: Schema.optional(Schema.String) }),
             c.req.query()
           )

@@ -4,12 +4,12 @@
  * are typed with the UI's contract (`operators/api/contract.ts`), so the two cannot drift.
  */
 import { Cause, Effect, Exit, ParseResult, Schema } from "effect"
-import type { Context as HonoContext } from "hono"
 import { BlobNotFound, BlobStore, validateBlobKey } from "../../runtime/blobs.ts"
 import { describeError, isRetryable } from "../../runtime/errors.ts"
 import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
 import { mockupKey } from "../blobKeys.ts"
 import { withPickedCandidate } from "./artwork.ts"
+import { httpError, parseIdeaId, responder } from "./respond.ts"
 import type { IdeaSummary, IdeasResponse } from "./contract.ts"
 import { type Factors, Listing } from "../schemas.ts"
 import { IdeaStatus, ReviewStatus } from "../store/ideas.ts"
@@ -21,7 +21,6 @@ const IdeasQuery = Schema.Struct({
   limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)), { default: () => 100 })
 })
 
-const IdeaId = Schema.UUID.annotations({ message: () => "idea id must be a uuid" })
 
 const CONTENT_TYPES: Record<string, string> = { png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg", json: "application/json", csv: "text/csv", tif: "image/tiff" }
 /** Blob prefixes the UI may read: generated assets and export bundles. */
@@ -32,17 +31,7 @@ const blobUrl = (key: string) => `/blobs/${key.split("/").map(encodeURIComponent
 export const ideasApi =
   (io: { readonly approved: StreamDef<Listing> }): ApiRoutes =>
   (app, ctx) => {
-    /** Runs a route's effect: failures become 4xx/5xx with their reason, never a crash. */
-    const respond = async (c: HonoContext, effect: Effect.Effect<object, unknown, any>) => {
-      const exit = await ctx.run(effect)
-      if (Exit.isSuccess(exit)) return c.json(exit.value)
-      const error = Cause.squash(exit.cause)
-      const status = (error as { status?: number }).status ?? (isRetryable(error) ? 503 : 400)
-      return c.json({ error: describeError(error) }, status as 400)
-    }
-    const httpError = (status: number, message: string) => Object.assign(new Error(message), { status, retryable: false })
-    const parseId = (raw: string) =>
-      Effect.mapError(Schema.decodeUnknown(IdeaId)(raw), (e) => httpError(400, ParseResult.TreeFormatter.formatErrorSync(e)))
+    const respond = responder(ctx)
 
     app.get("/api/ideas", (c) =>
       respond(
@@ -84,7 +73,7 @@ export const ideasApi =
       respond(
         c,
         Effect.gen(function* () {
-          const ideaId = yield* parseId(c.req.param("id"))
+          const ideaId = yield* parseIdeaId(c.req.param("id"))
           const store = yield* Store
           const parked = yield* store.parkedDrafts(ideaId)
           if (parked.length === 0) {
@@ -109,7 +98,7 @@ export const ideasApi =
       respond(
         c,
         Effect.gen(function* () {
-          const ideaId = yield* parseId(c.req.param("id"))
+          const ideaId = yield* parseIdeaId(c.req.param("id"))
           const store = yield* Store
           if (!(yield* store.setReviewStatus(ideaId, "rejected"))) return yield* Effect.fail(httpError(404, `no idea ${ideaId}`))
           yield* store.setIdeaStatus(ideaId, "archived")
