@@ -395,6 +395,28 @@ describe("Store on embedded PGlite", () => {
       })
     )
 
+    it.effect("approving moves a draft listing to approved, and never a listing past draft", () =>
+      Effect.gen(function* () {
+        yield* migrate()
+        const store = yield* Store
+        const { client } = yield* Sql
+        const s = signal(`approve ${randomUUID()}`)
+        yield* store.upsertSignals([s])
+        const [a, b] = [idea(s.id, 8), idea(s.id, 9)]
+        yield* store.upsertIdeas([a, b])
+        const draft = listing(a.id)
+        const live = { ...listing(b.id), status: "published" as const, externalId: "9", url: "https://etsy.example/9", publishedAt: new Date() }
+        yield* store.upsertListings([draft, live])
+        expect(yield* store.approveListings([draft.id, live.id])).toBe(1)
+        expect(yield* store.approveListings([draft.id])).toBe(0)
+        const rows = yield* attempt("read", () => client`select id, status from listings where id in (${draft.id}, ${live.id}) order by status`)
+        expect(rows.map((r) => [r["id"], r["status"]])).toEqual([
+          [draft.id, "approved"],
+          [live.id, "published"]
+        ])
+      })
+    )
+
     it.effect("idea status and review decisions", () =>
       Effect.gen(function* () {
         yield* migrate()

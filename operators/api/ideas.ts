@@ -87,6 +87,7 @@ export const ideasApi =
           // The reviewer may have picked another candidate than the default.
           const drafts = yield* Effect.forEach(stored, withPickedCandidate)
           yield* store.setReviewStatus(ideaId, "approved")
+          yield* store.approveListings(drafts.map((d) => d.listingId))
           // One draft per marketplace, keyed by idea and marketplace: approving twice emits the same event ids, which publish absorbs.
           yield* ctx.emit("review", io.approved, drafts.map((draft) => ({ data: draft, key: `approved:${ideaId}:${draft.marketplace}` })))
           return { ideaId, reviewStatus: "approved", published: true }

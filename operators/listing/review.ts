@@ -54,6 +54,7 @@ export const review = (
         const reasons = yield* store.addReviewReasons(draft.ideaId, [...artworkReasons, ...found])
         if (reasons.length === 0 && draft.mockups.artwork.idea.score >= c.autoApproveAbove) {
           yield* store.setReviewStatus(draft.ideaId, "approved")
+          yield* store.approveListings([draft.listingId])
           return [draft]
         }
         yield* store.parkForReview(draft)

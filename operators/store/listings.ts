@@ -50,6 +50,8 @@ export interface ListingsStore {
   readonly upsertListings: (rows: ReadonlyArray<ListingRow>) => Effect.Effect<number, SqlError>
   /** Keeps a listing draft at the review gate until a person decides. False when the listing is unknown. */
   readonly parkForReview: (draft: Listing) => Effect.Effect<boolean, SqlError>
+  /** Marks drafts approved at the review gate (a listing past draft keeps its state). Returns listings moved. */
+  readonly approveListings: (listingIds: ReadonlyArray<string>) => Effect.Effect<number, SqlError>
   /** Records which writer wrote a listing's text, and the model or fallback reason. False when the listing is unknown. */
   readonly setListingWriter: (listingId: string, writer: WriterName, note: string | null) => Effect.Effect<boolean, SqlError>
   /** The drafts parked for an idea, one per marketplace, oldest first (encoded `Listing`s, to decode at the call site). */
@@ -139,6 +141,14 @@ export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): Li
       return result.count > 0
     })
 
+  const approveListings: ListingsStore["approveListings"] = (listingIds) =>
+    attempt("approve listings", async () => {
+      if (listingIds.length === 0) return 0
+      const result = await sql`update listings set status = 'approved', updated_at = now()
+        where id = any(${[...listingIds]}::uuid[]) and status = 'draft'`
+      return result.count
+    })
+
   const parkedDrafts: ListingsStore["parkedDrafts"] = (ideaId) =>
     attempt("read parked drafts", async () => {
       const rows = await sql<Array<{ draft: unknown }>>`select draft from listings
@@ -158,5 +168,5 @@ export const makeListingsStore = ({ sql, json, batched, insertedCount }: Db): Li
         updated_at as "updatedAt" from listings where idea_id = ${ideaId} order by marketplace`.then((rows) => [...rows])
     )
 
-  return { upsertListings, parkForReview, parkedDrafts, setListingWriter, listingsOfIdea }
+  return { upsertListings, parkForReview, approveListings, parkedDrafts, setListingWriter, listingsOfIdea }
 }
