@@ -5,7 +5,7 @@
  * `X-Pfy-Signature: sha256=<hex HMAC-SHA256 of the raw body>` (PRINTIFY_WEBHOOK_SECRET).
  *
  * An `order:created` event names the order only; its line items come from
- * `GET /v1/shops/{shop_id}/orders/{order_id}.json` (the publisher's PRINTIFY_TOKEN and
+ * `GET /v1/shops/{shop_id}/orders/{order_id}.json`, read through the Printify client (the publisher's PRINTIFY_TOKEN and
  * PRINTIFY_API_URL). Each line item is a `sale` (value = quantity) of the Printify product
  * it names, at the order's `created_at`, keyed by order, product and variant, so a resent
  * webhook adds nothing; the store attributes the product id to our listing.
@@ -16,12 +16,11 @@
  * read or the stream cannot take it, so Printify delivers it again.
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
-import { HttpClientRequest } from "@effect/platform"
 import { Cause, Config, Data, Effect, Exit, Option, ParseResult, Redacted, Schema } from "effect"
 import { describeError, isRetryable } from "../../runtime/errors.ts"
 import * as Http from "../../runtime/httpClient.ts"
 import { source, type StreamDef } from "../../runtime/topology.ts"
-import { PrintifyConfig } from "../marketplaces/printify.ts"
+import { make as makePrintify, PrintifyConfig } from "../marketplaces/printify.ts"
 import type { FeedbackEvent } from "../schemas.ts"
 
 export const PRINTIFY_WEBHOOK_SECRET = "PRINTIFY_WEBHOOK_SECRET"
@@ -35,19 +34,6 @@ const WebhookEvent = Schema.Struct({
 })
 
 /** The order fields a sale needs (Printify's "Order" object). */
-const Order = Schema.Struct({
-  id: Schema.String,
-  created_at: Schema.String,
-  line_items: Schema.Array(
-    Schema.Struct({
-      product_id: Schema.String,
-      variant_id: Schema.Number,
-      quantity: Schema.Number,
-      metadata: Schema.optional(Schema.Struct({ price: Schema.optional(Schema.Number), title: Schema.optional(Schema.String) }))
-    })
-  )
-})
-
 class Rejected extends Data.TaggedError("Rejected")<{ readonly status: 400 | 401; readonly reason: string }> {}
 
 /** Printify writes times as `2019-12-09 10:46:53+00:00`. */
@@ -82,15 +68,8 @@ export const printifyFeedback = (io: { readonly to: StreamDef<FeedbackEvent> }) 
             Effect.mapError((e) => new Rejected({ status: 400, reason: `not a Printify webhook event: ${e instanceof ParseResult.ParseError ? ParseResult.TreeFormatter.formatErrorSync(e) : describeError(e)}` }))
           )
           if (event.type !== "order:created" || event.resource.type !== "order") return { ignored: event.type }
-          const printify = yield* Effect.orDie(PrintifyConfig)
-          const shopId = String(event.resource.data?.["shop_id"] ?? printify.shopId)
-          const order = yield* Http.sendJson(
-            HttpClientRequest.get(`${printify.apiUrl}/shops/${encodeURIComponent(shopId)}/orders/${encodeURIComponent(event.resource.id)}.json`).pipe(
-              HttpClientRequest.bearerToken(Redacted.value(printify.token))
-            ),
-            Order,
-            { what: "printify get order" }
-          ).pipe(Effect.provide(Http.layer))
+          const printify = yield* Effect.flatMap(Effect.orDie(PrintifyConfig), makePrintify)
+          const order = yield* printify.getOrder(event.resource.id)
           const occurredAt = isoOf(order.created_at)
           const ids = yield* context.emit(
             order.line_items.map((item) => ({
@@ -108,7 +87,7 @@ export const printifyFeedback = (io: { readonly to: StreamDef<FeedbackEvent> }) 
           )
           return { accepted: ids.length, ids }
         })
-        const exit = await context.run(handle)
+        const exit = await context.run(Effect.provide(handle, Http.layer))
         if (Exit.isSuccess(exit)) return c.json(exit.value, "ignored" in exit.value ? 200 : 202)
         const error = Cause.squash(exit.cause)
         if (error instanceof Rejected) return c.json({ error: error.reason }, error.status)

@@ -82,6 +82,8 @@ export interface PrintifyClient {
   readonly publishProduct: (id: string) => Effect.Effect<void, HttpError>
   readonly publishingSucceeded: (id: string, external: { readonly id: string; readonly handle: string }) => Effect.Effect<void, HttpError>
   readonly publishingFailed: (id: string, reason: string) => Effect.Effect<void, HttpError>
+  /** An order of the shop, for sales feedback. */
+  readonly getOrder: (id: string) => Effect.Effect<typeof PrintifyOrder.Type, HttpError>
 }
 
 /** Calls made in the last `windowMs`, to stay under a documented limit. */
@@ -96,6 +98,20 @@ const slidingWindow = (limit: number, windowMs: number) => {
     record: (now: number) => void times.push(now)
   }
 }
+
+/** An order, as `GET /v1/shops/{shop_id}/orders/{order_id}.json` answers (the fields feedback reads). */
+export const PrintifyOrder = Schema.Struct({
+  id: Schema.String,
+  created_at: Schema.String,
+  line_items: Schema.Array(
+    Schema.Struct({
+      product_id: Schema.String,
+      variant_id: Schema.Number,
+      quantity: Schema.Number,
+      metadata: Schema.optional(Schema.Struct({ price: Schema.optional(Schema.Number), title: Schema.optional(Schema.String) }))
+    })
+  )
+})
 
 export const make = (options: PrintifyOptions): Effect.Effect<PrintifyClient, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
@@ -174,7 +190,8 @@ export const make = (options: PrintifyOptions): Effect.Effect<PrintifyClient, ne
             Ack,
             "publishing failed"
           )
-        )
+        ),
+      getOrder: (id) => call(HttpClientRequest.get(url(`${shop}/orders/${encodeURIComponent(id)}.json`)), PrintifyOrder, "get order")
     } satisfies PrintifyClient
   })
 
