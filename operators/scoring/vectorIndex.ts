@@ -9,8 +9,9 @@
  * - memory: an in-process, exact index for replays and backtests (which must not touch the
  *   store), and for one process that owns all scoring.
  * - redis: the ideas' vectors in Redis, one hash per event-time day, shared by every
- *   replica; each replica keeps the days it read and re-reads a day only when its size
- *   changed, and scans exactly in process. For scaling replicas out when the store is the
+ *   replica, with a log per day of the ideas added (`+id`) and removed (`-id`); each
+ *   replica keeps the days it read and reads only the log's new part (and those vectors),
+ *   and searches exactly in process. For scaling replicas out when the store is the
  *   bottleneck (an embedded PGlite is one Postgres session).
  * - qdrant (`QDRANT_URL`): a collection with the embedding size and cosine distance, the
  *   event time as an indexed payload field that filters the recency window; approximate
@@ -270,35 +271,61 @@ export const makeRedis = (options: RedisIndexOptions) =>
     )
     const keys = makeKeys(options.topology)
     const dayKey = (bucket: number) => keys.state("score", `vectors:${bucket}`)
+    const logKey = (bucket: number) => keys.state("score", `vectors:${bucket}:log`)
     const retainMs = Math.max(1, Math.round(options.retainMs ?? 30 * DAY))
-    // Per day: the ideas read and the hash's size when read.
+    // Per day: the ideas read, and how much of the day's log they reflect.
     const days = new Map<number, Day>()
-    const sizeRead = new Map<number, number>()
+    const logRead = new Map<number, number>()
+
+    const exec = <A>(run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: retryable("read") })
+    /** Replies of a pipeline, failing on the first error. */
+    const replies = (results: Array<[Error | null, unknown]> | null, count: number) =>
+      Effect.forEach(Array.from({ length: count }, (_, i) => results?.[i] ?? ([new Error("no reply"), undefined] as const)), ([error, value]) =>
+        error ? Effect.fail(retryable("read")(error)) : Effect.succeed(value)
+      )
 
     const load = (buckets: ReadonlyArray<number>) =>
       Effect.gen(function* () {
-        const sizes = yield* Effect.tryPromise({
-          try: () => redis.pipeline(buckets.map((b) => ["hlen", dayKey(b)])).exec(),
-          catch: retryable("read")
+        const lengths = (yield* replies(yield* exec(() => redis.pipeline(buckets.map((b) => ["llen", logKey(b)])).exec()), buckets.length)).map(Number)
+        // A log shorter than what was read expired or was dropped: read the day afresh.
+        buckets.forEach((b, i) => {
+          if (lengths[i]! < (logRead.get(b) ?? 0)) {
+            days.delete(b)
+            logRead.delete(b)
+          }
         })
-        const stale = buckets.filter((b, i) => {
-          const [error, size] = sizes?.[i] ?? [new Error("no reply"), 0]
-          if (error) return true
-          return sizeRead.get(b) !== Number(size)
-        })
+        const stale = buckets.filter((b, i) => lengths[i]! > (logRead.get(b) ?? 0))
         if (stale.length === 0) return
-        const replies = yield* Effect.tryPromise({
-          try: () => redis.pipeline(stale.map((b) => ["hgetallBuffer", dayKey(b)])).exec(),
-          catch: retryable("read")
+        const logs = (yield* replies(
+          yield* exec(() => redis.pipeline(stale.map((b) => ["lrange", logKey(b), logRead.get(b) ?? 0, -1])).exec()),
+          stale.length
+        )) as Array<Array<string>>
+        const wanted = stale.map((_, i) => [...new Set(logs[i]!.filter((e) => e.startsWith("+")).map((e) => e.slice(1)))])
+        const vectors = (yield* replies(
+          yield* exec(() => redis.pipeline(stale.flatMap((b, i) => (wanted[i]!.length === 0 ? [] : [["hmgetBuffer", dayKey(b), ...wanted[i]!]]))).exec()),
+          wanted.filter((w) => w.length > 0).length
+        )) as Array<Array<Buffer | null>>
+        let next = 0
+        stale.forEach((b, i) => {
+          const found = new Map<string, Buffer>()
+          if (wanted[i]!.length > 0) vectors[next++]!.forEach((v, j) => v !== null && found.set(wanted[i]![j]!, v))
+          let day = days.get(b) ?? dayOf([])
+          const present = new Set(day.entries.map((e) => e.ideaId))
+          const removed = new Set<string>()
+          for (const event of logs[i]!) {
+            const id = event.slice(1)
+            if (event.startsWith("-")) {
+              if (present.delete(id)) removed.add(id)
+            } else if (!present.has(id) && found.has(id)) {
+              if (removed.delete(id)) day = dayOf(day.entries.filter((e) => e.ideaId !== id))
+              present.add(id)
+              addTo(day, decodeEntry(id, found.get(id)!))
+            }
+          }
+          if (removed.size > 0) day = dayOf(day.entries.filter((e) => !removed.has(e.ideaId)))
+          days.set(b, day)
+          logRead.set(b, lengths[buckets.indexOf(b)]!)
         })
-        for (const [i, b] of stale.entries()) {
-          const [error, value] = replies?.[i] ?? [new Error("no reply"), undefined]
-          if (error) return yield* retryable("read")(error)
-          const hash = value as Record<string, Buffer>
-          const entries = Object.entries(hash).map(([id, buffer]) => decodeEntry(id, buffer))
-          days.set(b, dayOf(entries))
-          sizeRead.set(b, entries.length)
-        }
       })
 
     const nearest: VectorIndexShape["nearest"] = (searches) =>
@@ -311,7 +338,7 @@ export const makeRedis = (options: RedisIndexOptions) =>
         for (const b of [...days.keys()]) {
           if (b >= first - 1) continue
           days.delete(b)
-          sizeRead.delete(b)
+          logRead.delete(b)
         }
         return searches.map((s) => search(daysOf(days, s.from, s.to), s))
       })
@@ -323,7 +350,9 @@ export const makeRedis = (options: RedisIndexOptions) =>
       const pipeline = redis.multi()
       for (const [b, list] of byDay) {
         pipeline.hset(dayKey(b), ...list.flatMap((i) => [i.ideaId, encodeEntry(i)]))
+        pipeline.rpush(logKey(b), ...list.map((i) => `+${i.ideaId}`))
         pipeline.pexpire(dayKey(b), retainMs)
+        pipeline.pexpire(logKey(b), retainMs)
       }
       return Effect.asVoid(Effect.tryPromise({ try: () => pipeline.exec(), catch: retryable("write") }))
     }
@@ -331,7 +360,11 @@ export const makeRedis = (options: RedisIndexOptions) =>
     const remove: VectorIndexShape["remove"] = (ideas) => {
       if (ideas.length === 0) return Effect.void
       const pipeline = redis.multi()
-      for (const i of ideas) pipeline.hdel(dayKey(bucketOf(i.at)), i.ideaId)
+      for (const i of ideas) {
+        pipeline.hdel(dayKey(bucketOf(i.at)), i.ideaId)
+        pipeline.rpush(logKey(bucketOf(i.at)), `-${i.ideaId}`)
+        pipeline.pexpire(logKey(bucketOf(i.at)), retainMs)
+      }
       return Effect.asVoid(Effect.tryPromise({ try: () => pipeline.exec(), catch: retryable("write") }))
     }
 
