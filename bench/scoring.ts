@@ -15,10 +15,11 @@
  *   process (bench/scoring-replica.ts; `--replicas-in one-process` runs them in this one, as
  *   `--index memory` must), sharing the store through the embedded PGlite's socket, which
  *   this process serves (one Postgres session: the idea upserts of all replicas queue on it).
+ *   `--cpu-prof DIR` writes each replica process's CPU profile under DIR.
  * - `redis-1-replica-pgvector` (on at most `--pgvector-signals`): the same with the pgvector
  *   layer, where the embedded PGlite (one Postgres session, in this process) is the bottleneck.
  *
- *   npm run bench -- scoring [--signals 3000] [--days 20] [--batch 100] [--index redis|memory|pgvector] [--replicas-in processes|one-process] [--pgvector-signals 600]
+ *   npm run bench -- scoring [--signals 3000] [--days 20] [--batch 100] [--index redis|memory|pgvector] [--replicas-in processes|one-process] [--pgvector-signals 600] [--cpu-prof DIR]
  *
  * Signals are synthetic (test/support/signals.ts, seeded), with the built-in embedder. Each
  * line carries the machine's load (`load_1m`, CPU pressure): on a shared machine the
@@ -165,7 +166,7 @@ const REPLICA_SCRIPT = fileURLToPath(new URL("./scoring-replica.ts", import.meta
  * store through the embedded PGlite's socket (served by this process) and start together
  * once each has built its services, so start-up is not timed.
  */
-const redisRun = (url: string, signals: ReadonlyArray<Signal>, replicas: number, batch: number, kind: IndexKind, processes: boolean) =>
+const redisRun = (url: string, signals: ReadonlyArray<Signal>, replicas: number, batch: number, kind: IndexKind, processes: boolean, cpuProf?: string) =>
   Effect.scoped(
     Effect.gen(function* () {
       const storeContext = yield* benchStore
@@ -194,7 +195,11 @@ const redisRun = (url: string, signals: ReadonlyArray<Signal>, replicas: number,
         const redis = yield* Effect.acquireRelease(Effect.sync(() => new Redis(url)), (r) => Effect.sync(() => r.disconnect()))
         const { ready, go } = startKeys(name)
         const children = Array.from({ length: replicas }, (_, i) =>
-          spawnChild(`score-${i + 1}`, process.execPath, ["--import", "tsx", REPLICA_SCRIPT], {
+          spawnChild(
+            `score-${i + 1}`,
+            process.execPath,
+            [...(cpuProf === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", path.join(cpuProf, `${replicas}-replicas-${i + 1}`)]), "--import", "tsx", REPLICA_SCRIPT],
+            {
             env: {
               ...process.env,
               REDIS_URL: url,
@@ -205,7 +210,8 @@ const redisRun = (url: string, signals: ReadonlyArray<Signal>, replicas: number,
               DESAINZ_CONSUMER: `${name}-p${i + 1}`,
               LOG_LEVEL: process.env["LOG_LEVEL"] ?? "warning"
             }
-          })
+            }
+          )
         )
         yield* Effect.addFinalizer(() => Effect.promise(() => stopAll(children)))
         yield* Effect.promise(() => waitFor("score replicas ready", async () => Number(await redis.get(ready)) >= replicas, 120_000))
@@ -254,7 +260,8 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
     index: { type: "string" },
     "pgvector-signals": { type: "string" },
     "ef-search": { type: "string" },
-    "replicas-in": { type: "string" }
+    "replicas-in": { type: "string" },
+    "cpu-prof": { type: "string" }
   })
   const count = intFlag("signals", flags.signals, 3_000, 10)
   const days = intFlag("days", flags.days, 20)
@@ -301,7 +308,7 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
   await withRedis(async (url) => {
     let one: number | undefined
     for (const replicas of [1, 2]) {
-      const result = await Effect.runPromise(redisRun(url, signals, replicas, batch, kind, processes))
+      const result = await Effect.runPromise(redisRun(url, signals, replicas, batch, kind, processes, flags["cpu-prof"]))
       await dropKeys(url, result.name)
       const perS = count / result.seconds
       one ??= perS
