@@ -11,12 +11,15 @@
  * - `redis-1-replica`, `redis-2-replicas`: the `score` operator under the worker on the
  *   Redis transport, its state shared in Redis, with the vector index of `--index` (redis by
  *   default: the store only takes the idea upserts); the stream is filled first, then the
- *   clock runs until the score group has acknowledged every entry. Replicas run in this one
- *   process (one JS thread): the second one overlaps waits on Redis and the store, not CPU.
+ *   clock runs until the score group has acknowledged every entry. Each replica is its own
+ *   process (bench/scoring-replica.ts; `--replicas-in one-process` runs them in this one, as
+ *   `--index memory` must), sharing the store through the embedded PGlite's socket, which
+ *   this process serves (one Postgres session: the idea upserts of all replicas queue on it).
+ *   `--cpu-prof DIR` writes each replica process's CPU profile under DIR.
  * - `redis-1-replica-pgvector` (on at most `--pgvector-signals`): the same with the pgvector
  *   layer, where the embedded PGlite (one Postgres session, in this process) is the bottleneck.
  *
- *   npm run bench -- scoring [--signals 3000] [--days 20] [--batch 100] [--index redis|memory|pgvector] [--pgvector-signals 600]
+ *   npm run bench -- scoring [--signals 3000] [--days 20] [--batch 100] [--index redis|memory|pgvector] [--replicas-in processes|one-process] [--pgvector-signals 600] [--cpu-prof DIR]
  *
  * Signals are synthetic (test/support/signals.ts, seeded), with the built-in embedder. Each
  * line carries the machine's load (`load_1m`, CPU pressure): on a shared machine the
@@ -26,7 +29,7 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { pathToFileURL } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema } from "effect"
 import { Redis } from "ioredis"
 import { replay, type RecordedItem } from "../operators/backtest/rescore.ts"
@@ -49,7 +52,7 @@ import { Transport } from "../runtime/transport.ts"
 import * as RedisTransport from "../runtime/transport/redis.ts"
 import { runWorker } from "../runtime/worker.ts"
 import { syntheticSignals } from "../test/support/signals.ts"
-import { emit, intFlag, log, machineLoad, parseFlags, round, sleep, UsageError } from "./harness.ts"
+import { emit, intFlag, log, machineLoad, parseFlags, round, sleep, spawnChild, stopAll, UsageError, waitFor } from "./harness.ts"
 import { withRedis } from "./redis.ts"
 
 const SCORING = { allowedLateness: "2 hours", communityFit: { niches: [{ name: "runners", keywords: ["marathon", "trail"] }] } }
@@ -124,56 +127,112 @@ const recallRun = (items: Awaited<ReturnType<typeof replayRun>>["items"], efSear
 
 type IndexKind = "redis" | "memory" | "pgvector"
 
-const redisRun = (url: string, signals: ReadonlyArray<Signal>, replicas: number, batch: number, kind: IndexKind) =>
+const INPUT = stream("signals.enriched", Signal)
+
+/** The bench's topology: the score operator reading a stream the bench fills itself. */
+export const scoringTopology = (name: string, replicas: number, batch: number, services: ReturnType<typeof scoringServices>) =>
+  topology({
+    name,
+    nodes: [
+      // Declares who writes the input; the bench fills the stream itself and never runs it.
+      source({ name: "filled", to: INPUT, every: "1 hour", poll: Effect.succeed({ emissions: [], done: true }) }),
+      score({ scoring: SCORING }, { from: INPUT, to: stream("ideas.scored", Idea) }, { replicas, batchSize: batch })
+    ],
+    services
+  })
+
+/** The services of a score replica: the store, the state in Redis, the built-in embedder and the vector index. */
+export const scoringServices = (url: string, name: string, store: Layer.Layer<Store, unknown>, kind: IndexKind) =>
+  Layer.mergeAll(
+    store,
+    stateRedis({ url: Redacted.make(url), topology: name }),
+    layerHashing(384),
+    kind === "redis"
+      ? VectorIndex.layerRedis({ url: Redacted.make(url), topology: name })
+      : kind === "memory"
+        ? VectorIndex.layerMemory
+        : VectorIndex.layerPgvector().pipe(Layer.provide(store))
+  )
+
+/** Keys a replica process and the driver meet on: each replica counts itself ready, then waits for a go. */
+export const startKeys = (name: string) => ({ ready: makeKeys(name).state("bench", "ready"), go: makeKeys(name).state("bench", "go") })
+
+const REPLICA_SCRIPT = fileURLToPath(new URL("./scoring-replica.ts", import.meta.url))
+
+/**
+ * The `score` operator on the Redis transport with `replicas` replicas, each its own
+ * process (`processes`), or all in this one; the stream is filled first, then the clock
+ * runs until the score group has acknowledged every entry. Replica processes share the
+ * store through the embedded PGlite's socket (served by this process) and start together
+ * once each has built its services, so start-up is not timed.
+ */
+const redisRun = (url: string, signals: ReadonlyArray<Signal>, replicas: number, batch: number, kind: IndexKind, processes: boolean, cpuProf?: string) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const store = yield* benchStore
+      const storeContext = yield* benchStore
       const enriched = signals.map(normalizeSignal)
       // Ideas reference their signal rows, which enrich would have stored.
-      yield* Context.get(store, Store).upsertSignals(signalRows(enriched))
+      yield* Context.get(storeContext, Store).upsertSignals(signalRows(enriched))
       const name = `bench-scoring-${randomBytes(4).toString("hex")}`
-      // One index for both replicas: memory is shared because they run in this one process.
-      const index =
-        kind === "redis"
-          ? VectorIndex.layerRedis({ url: Redacted.make(url), topology: name })
-          : kind === "memory"
-            ? VectorIndex.layerMemory
-            : VectorIndex.layerPgvector().pipe(Layer.provide(Layer.succeedContext(store)))
-      const input = stream("signals.enriched", Signal)
-      const t = topology({
-        name,
-        nodes: [
-          // Declares who writes the input; the bench fills the stream itself and never runs it.
-          source({ name: "filled", to: input, every: "1 hour", poll: Effect.succeed({ emissions: [], done: true }) }),
-          score({ scoring: SCORING }, { from: input, to: stream("ideas.scored", Idea) }, { replicas, batchSize: batch })
-        ],
-        services: Layer.mergeAll(Layer.succeedContext(store), stateRedis({ url: Redacted.make(url), topology: name }), layerHashing(384), index)
-      })
       const transport = yield* Transport
       const keys = makeKeys(name)
-      const codec = makeEnvelopeCodec(input.name, input.schema)
-      yield* transport.ensureGroup(keys.stream(input.name), keys.group("score"))
+      const codec = makeEnvelopeCodec(INPUT.name, INPUT.schema)
+      yield* transport.ensureGroup(keys.stream(INPUT.name), keys.group("score"))
       for (let i = 0; i < enriched.length; i += 1_000) {
         yield* transport.append({
-          stream: keys.stream(input.name),
+          stream: keys.stream(INPUT.name),
           entries: enriched.slice(i, i + 1_000).map((s) => {
             const id = deriveEventId("bench", s.sourceId)
-            return codec.encode({ eventType: input.eventType, eventId: id, timestamp: s.capturedAt, source: "filled", version: ENVELOPE_VERSION, correlationId: id, data: s })
+            return codec.encode({ eventType: INPUT.eventType, eventId: id, timestamp: s.capturedAt, source: "filled", version: ENVELOPE_VERSION, correlationId: id, data: s })
           })
         })
       }
-      const stop = yield* Deferred.make<void>()
-      const started = performance.now()
-      const worker = yield* Effect.fork(runWorker({ topology: t, only: ["score"], stop, consumerPrefix: name }).pipe(Effect.provide(t.services)))
+      let started: number
+      let finish: Effect.Effect<void>
+      if (processes) {
+        const endpoint = Context.get(storeContext, Sql).endpoint
+        if (endpoint._tag !== "Embedded") throw new Error("the bench store is the embedded PGlite")
+        const redis = yield* Effect.acquireRelease(Effect.sync(() => new Redis(url)), (r) => Effect.sync(() => r.disconnect()))
+        const { ready, go } = startKeys(name)
+        const children = Array.from({ length: replicas }, (_, i) =>
+          spawnChild(
+            `score-${i + 1}`,
+            process.execPath,
+            [...(cpuProf === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", path.join(cpuProf, `${replicas}-replicas-${i + 1}`)]), "--import", "tsx", REPLICA_SCRIPT],
+            {
+            env: {
+              ...process.env,
+              REDIS_URL: url,
+              DATABASE_URL: `postgres://postgres@${endpoint.host}:${endpoint.port}/postgres`,
+              BENCH_TOPOLOGY: name,
+              BENCH_INDEX: kind,
+              BENCH_BATCH: String(batch),
+              DESAINZ_CONSUMER: `${name}-p${i + 1}`,
+              LOG_LEVEL: process.env["LOG_LEVEL"] ?? "warning"
+            }
+            }
+          )
+        )
+        yield* Effect.addFinalizer(() => Effect.promise(() => stopAll(children)))
+        yield* Effect.promise(() => waitFor("score replicas ready", async () => Number(await redis.get(ready)) >= replicas, 120_000))
+        started = performance.now()
+        yield* Effect.promise(() => redis.rpush(go, ...children.map(() => "go")))
+        finish = Effect.promise(() => stopAll(children))
+      } else {
+        const t = scoringTopology(name, replicas, batch, scoringServices(url, name, Layer.succeedContext(storeContext), kind))
+        const stop = yield* Deferred.make<void>()
+        started = performance.now()
+        const worker = yield* Effect.fork(runWorker({ topology: t, only: ["score"], stop, consumerPrefix: name }).pipe(Effect.provide(t.services)))
+        finish = Effect.andThen(Deferred.done(stop, Exit.void), Fiber.join(worker)).pipe(Effect.orDie)
+      }
       while (true) {
-        const info = yield* transport.info(keys.stream(input.name))
+        const info = yield* transport.info(keys.stream(INPUT.name))
         const group = info.groups.find((g) => g.name === "score")
         if (group !== undefined && group.pending === 0 && group.lag === 0) break
         yield* Effect.promise(() => sleep(20))
       }
       const seconds = (performance.now() - started) / 1000
-      yield* Deferred.done(stop, Exit.void)
-      yield* Fiber.join(worker)
+      yield* finish
       return { seconds, name }
     })
   ).pipe(Effect.provide(Layer.merge(RedisTransport.layer({ url: Redacted.make(url) }), Metrics.layer)))
@@ -200,7 +259,9 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
     batch: { type: "string" },
     index: { type: "string" },
     "pgvector-signals": { type: "string" },
-    "ef-search": { type: "string" }
+    "ef-search": { type: "string" },
+    "replicas-in": { type: "string" },
+    "cpu-prof": { type: "string" }
   })
   const count = intFlag("signals", flags.signals, 3_000, 10)
   const days = intFlag("days", flags.days, 20)
@@ -209,6 +270,10 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
   const efSearch = intFlag("ef-search", flags["ef-search"], VectorIndex.DEFAULT_EF_SEARCH)
   const kind = (flags.index ?? "redis") as IndexKind
   if (!["redis", "memory", "pgvector"].includes(kind)) throw new UsageError(`--index must be redis, memory or pgvector, got "${kind}"`)
+  const replicasIn = flags["replicas-in"] ?? (kind === "memory" ? "one-process" : "processes")
+  if (!["processes", "one-process"].includes(replicasIn)) throw new UsageError(`--replicas-in must be processes or one-process, got "${replicasIn}"`)
+  if (kind === "memory" && replicasIn === "processes") throw new UsageError("--index memory is not shared between processes: use --replicas-in one-process")
+  const processes = replicasIn === "processes"
   const signals = syntheticSignals({ count, days, seed: 5 })
   log(`scoring: ${count} synthetic signals over ${days} days, batches of ${batch}`)
   const load = machineLoad()
@@ -243,7 +308,7 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
   await withRedis(async (url) => {
     let one: number | undefined
     for (const replicas of [1, 2]) {
-      const result = await Effect.runPromise(redisRun(url, signals, replicas, batch, kind))
+      const result = await Effect.runPromise(redisRun(url, signals, replicas, batch, kind, processes, flags["cpu-prof"]))
       await dropKeys(url, result.name)
       const perS = count / result.seconds
       one ??= perS
@@ -254,7 +319,7 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
         signals: count,
         batch_size: batch,
         vector_index: kind,
-        replicas_in: "one process (one JS thread)",
+        replicas_in: processes ? "one process each (the store: PGlite served by the bench process)" : "one process (one JS thread)",
         signals_per_s: round(perS, 0),
         target_signals_per_s: replicas === 1 ? 2_000 : undefined,
         baseline_case: "replay-in-process",
@@ -266,7 +331,7 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
     }
     if (kind !== "pgvector") {
       const few = signals.slice(0, Math.min(count, pgvectorCount))
-      const result = await Effect.runPromise(redisRun(url, few, 1, batch, "pgvector"))
+      const result = await Effect.runPromise(redisRun(url, few, 1, batch, "pgvector", false))
       await dropKeys(url, result.name)
       const perS = few.length / result.seconds
       log(`scoring: redis, 1 replica, pgvector index: ${result.seconds.toFixed(2)} s for ${few.length}`)

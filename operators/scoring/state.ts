@@ -238,6 +238,13 @@ const attempt = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, Retry
     catch: (cause) => new RetryableError({ message: `scoring state ${what}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
   })
 
+/** A sum's non-zero components as (1-based dimension, value) pairs: a fifth of the payload. */
+const nonZeroPairs = (vector: ReadonlyArray<number>): Array<number> => {
+  const out: Array<number> = []
+  vector.forEach((x, i) => x !== 0 && out.push(i + 1, x))
+  return out
+}
+
 /** KEYS of one script call, each distinct key once, `first` (if any) first. */
 const keyList = (first?: string) => {
   const index = new Map<string, number>(first === undefined ? [] : [[first, 1]])
@@ -284,7 +291,7 @@ export const makeRedis = (options: RedisStateOptions) =>
             ? ["s", keys.of(name.sample(w.cell)), memberOf(w.id, w.value), String(sampleRank(w.id)), w.keep]
             : w._tag === "Max"
               ? ["m", keys.of(name.max(w.cell)), w.cell.key, String(w.value), String(w.at), w.id]
-              : ["v", keys.of(name.sum(w.cell)), keys.of(name.seen(w.cell)), `${w.cell.key}${SEP}${w.id}`, ...w.vector]
+              : ["v", keys.of(name.sum(w.cell)), keys.of(name.seen(w.cell)), `${w.cell.key}${SEP}${w.id}`, ...nonZeroPairs(w.vector)]
         )
         const all = keys.all()
         return Effect.asVoid(attempt("write", () => redis.desainzStateWrite(all.length, ...all, Math.max(1, Math.round(retainMs)), JSON.stringify(plan))))
@@ -346,8 +353,9 @@ export const makeRedis = (options: RedisStateOptions) =>
               return out
             })
             const sums = sumCalls.map(() => {
-              const flat = reply()
-              if (flat.length === 0) return undefined
+              const joined = replies[next++] as string
+              if (joined === "") return undefined
+              const flat = joined.split(",")
               const vector: Array<number> = []
               let n = 0
               for (let i = 0; i + 1 < flat.length; i += 2) {

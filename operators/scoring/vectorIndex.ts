@@ -9,8 +9,9 @@
  * - memory: an in-process, exact index for replays and backtests (which must not touch the
  *   store), and for one process that owns all scoring.
  * - redis: the ideas' vectors in Redis, one hash per event-time day, shared by every
- *   replica; each replica keeps the days it read and re-reads a day only when its size
- *   changed, and scans exactly in process. For scaling replicas out when the store is the
+ *   replica, with a log per day of the ideas added (`+id`) and removed (`-id`); each
+ *   replica keeps the days it read and reads only the log's new part (and those vectors),
+ *   and searches exactly in process. For scaling replicas out when the store is the
  *   bottleneck (an embedded PGlite is one Postgres session).
  * - qdrant (`QDRANT_URL`): a collection with the embedding size and cosine distance, the
  *   event time as an indexed payload field that filters the recency window; approximate
@@ -60,74 +61,114 @@ export interface VectorIndexShape {
 export class VectorIndex extends Context.Tag("desainz/VectorIndex")<VectorIndex, VectorIndexShape>() {}
 
 // ---------------------------------------------------------------------------------------
-// The exact scan shared by the in-process and Redis layers
+// The exact search shared by the in-process and Redis layers
 
 interface Entry {
   readonly ideaId: string
   readonly at: number
   readonly embedding: ReadonlyArray<number>
-  readonly vector: Float64Array
   readonly inverseNorm: number
 }
 
 const entryOf = (ideaId: string, at: number, embedding: ReadonlyArray<number>): Entry => {
-  const vector = Float64Array.from(embedding)
   let norm = 0
-  for (let d = 0; d < vector.length; d++) norm += vector[d]! * vector[d]!
-  return { ideaId, at, embedding, vector, inverseNorm: norm > 0 ? 1 / Math.sqrt(norm) : 0 }
-}
-
-/** The first position in `entries` (sorted by event time) at or after `at`. */
-const firstAtOrAfter = (entries: ReadonlyArray<{ readonly at: number }>, at: number): number => {
-  let lo = 0
-  for (let hi = entries.length; lo < hi; ) {
-    const mid = (lo + hi) >> 1
-    if (entries[mid]!.at < at) lo = mid + 1
-    else hi = mid
-  }
-  return lo
+  for (let d = 0; d < embedding.length; d++) norm += embedding[d]! * embedding[d]!
+  return { ideaId, at, embedding, inverseNorm: norm > 0 ? 1 / Math.sqrt(norm) : 0 }
 }
 
 /**
- * The `limit` entries of the window nearest to the query, by dot product over stored norms
- * (the scorer takes the exact cosine of the few returned), keeping only a top-k list.
+ * One event-time day of ideas with an inverted index: per dimension, the ideas with a
+ * non-zero component there. The built-in hashing embedder fills about a fifth of the
+ * dimensions of a short title, so a query touches about a fifth of a fifth of the products
+ * a dense scan would (the rest are zero and leave every sum unchanged).
  */
-const scan = (entries: ReadonlyArray<Entry>, s: NeighbourSearch): ReadonlyArray<IndexedIdea> => {
-  // Only the query's non-zero components: the built-in hashing embedder fills about a fifth of
-  // the dimensions of a short title, and skipping zero terms leaves every sum unchanged.
-  const nonZero: Array<number> = []
-  s.embedding.forEach((x, d) => x !== 0 && nonZero.push(d))
-  const dims = Int32Array.from(nonZero)
-  const q = Float64Array.from(nonZero, (d) => s.embedding[d]!)
+interface Day {
+  readonly entries: Array<Entry>
+  /** Per dimension: positions in `entries` and their components, in insertion order. */
+  readonly postings: Array<{ readonly ids: Array<number>; readonly values: Array<number> } | undefined>
+}
+
+const dayOf = (entries: ReadonlyArray<Entry>): Day => {
+  const day: Day = { entries: [], postings: [] }
+  for (const e of entries) addTo(day, e)
+  return day
+}
+
+const addTo = (day: Day, entry: Entry) => {
+  const position = day.entries.length
+  day.entries.push(entry)
+  const v = entry.embedding
+  for (let d = 0; d < v.length; d++) {
+    const x = v[d]!
+    if (x === 0) continue
+    const list = (day.postings[d] ??= { ids: [], values: [] })
+    list.ids.push(position)
+    list.values.push(x)
+  }
+}
+
+// Grown as days grow: one accumulator per idea of the day being searched.
+let accumulator = new Float64Array(1_024)
+
+/**
+ * The `limit` ideas of the window nearest to the query, by dot product over stored norms
+ * (the scorer takes the exact cosine of the few returned), keeping only a top-k list.
+ * Products are summed in ascending dimension order, as a dense scan would, so results
+ * (and ties, broken by id) are exactly a dense scan's.
+ */
+const search = (days: Iterable<Day>, s: NeighbourSearch): ReadonlyArray<IndexedIdea> => {
+  const dims: Array<number> = []
+  s.embedding.forEach((x, d) => x !== 0 && dims.push(d))
   const top: Array<{ readonly entry: Entry; readonly similarity: number }> = []
   const worse = (a: { readonly entry: Entry; readonly similarity: number }, similarity: number, id: string) =>
     a.similarity < similarity || (a.similarity === similarity && a.entry.ideaId > id)
-  for (let i = firstAtOrAfter(entries, s.from); i < entries.length && entries[i]!.at < s.to; i++) {
-    const entry = entries[i]!
-    if (entry.ideaId === s.excludeId) continue
-    const e = entry.vector
-    let dot = 0
-    for (let j = 0; j < dims.length; j++) dot += q[j]! * e[dims[j]!]!
-    const similarity = dot * entry.inverseNorm
-    if (top.length === s.limit && !worse(top[top.length - 1]!, similarity, entry.ideaId)) continue
-    let at = top.length
-    while (at > 0 && worse(top[at - 1]!, similarity, entry.ideaId)) at--
-    top.splice(at, 0, { entry, similarity })
-    if (top.length > s.limit) top.pop()
+  for (const day of days) {
+    const { entries, postings } = day
+    if (accumulator.length < entries.length) accumulator = new Float64Array(entries.length * 2)
+    const dot = accumulator
+    dot.fill(0, 0, entries.length)
+    for (const d of dims) {
+      const list = postings[d]
+      if (list === undefined) continue
+      const q = s.embedding[d]!
+      const { ids, values } = list
+      for (let j = 0; j < ids.length; j++) {
+        const i = ids[j]!
+        dot[i] = dot[i]! + q * values[j]!
+      }
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!
+      if (entry.at < s.from || entry.at >= s.to || entry.ideaId === s.excludeId) continue
+      const similarity = dot[i]! * entry.inverseNorm
+      if (top.length === s.limit && !worse(top[top.length - 1]!, similarity, entry.ideaId)) continue
+      let at = top.length
+      while (at > 0 && worse(top[at - 1]!, similarity, entry.ideaId)) at--
+      top.splice(at, 0, { entry, similarity })
+      if (top.length > s.limit) top.pop()
+    }
   }
   return top.map(({ entry }) => ({ ideaId: entry.ideaId, at: entry.at, embedding: entry.embedding }))
+}
+
+/** The days of `days` that overlap [from, to), oldest first. */
+function* daysOf(days: ReadonlyMap<number, Day>, from: number, to: number): Generator<Day> {
+  for (let b = bucketOf(from); b <= bucketOf(to - 1); b++) {
+    const day = days.get(b)
+    if (day !== undefined) yield day
+  }
 }
 
 // ---------------------------------------------------------------------------------------
 // In-process
 
 /**
- * An exact in-process index kept in event-time order, so a search scans only its window.
- * Ideas older than the oldest window still searched (with a day to spare) are dropped, so
+ * An exact in-process index by event-time day, so a search reads only its window's days.
+ * Days older than the oldest window still searched (with a day to spare) are dropped, so
  * a long replay holds only recent vectors.
  */
 export const makeMemory = (): VectorIndexShape => {
-  let entries: Array<Entry> = []
+  const days = new Map<number, Day>()
   const ids = new Set<string>()
   let oldestNeeded = -Infinity
   return {
@@ -135,25 +176,31 @@ export const makeMemory = (): VectorIndexShape => {
     nearest: (searches) =>
       Effect.sync(() => {
         for (const s of searches) oldestNeeded = Math.max(oldestNeeded, s.from - DAY)
-        return searches.map((s) => scan(entries, s))
+        return searches.map((s) => search(daysOf(days, s.from, s.to), s))
       }),
     add: (added) =>
       Effect.sync(() => {
-        const cut = firstAtOrAfter(entries, oldestNeeded)
-        if (cut > 0) {
-          for (const e of entries.slice(0, cut)) ids.delete(e.ideaId)
-          entries = entries.slice(cut)
+        for (const [b, day] of days) {
+          if ((b + 1) * DAY > oldestNeeded) continue
+          for (const e of day.entries) ids.delete(e.ideaId)
+          days.delete(b)
         }
         for (const idea of added) {
           if (ids.has(idea.ideaId)) continue
           ids.add(idea.ideaId)
-          entries.splice(firstAtOrAfter(entries, idea.at + 1), 0, entryOf(idea.ideaId, idea.at, idea.embedding))
+          const b = bucketOf(idea.at)
+          let day = days.get(b)
+          if (day === undefined) days.set(b, (day = dayOf([])))
+          addTo(day, entryOf(idea.ideaId, idea.at, idea.embedding))
         }
       }),
     remove: (removed) =>
       Effect.sync(() => {
         const gone = new Set(removed.map((r) => r.ideaId).filter((id) => ids.delete(id)))
-        if (gone.size > 0) entries = entries.filter((e) => !gone.has(e.ideaId))
+        if (gone.size === 0) return
+        for (const [b, day] of days) {
+          if (day.entries.some((e) => gone.has(e.ideaId))) days.set(b, dayOf(day.entries.filter((e) => !gone.has(e.ideaId))))
+        }
       })
   }
 }
@@ -224,35 +271,61 @@ export const makeRedis = (options: RedisIndexOptions) =>
     )
     const keys = makeKeys(options.topology)
     const dayKey = (bucket: number) => keys.state("score", `vectors:${bucket}`)
+    const logKey = (bucket: number) => keys.state("score", `vectors:${bucket}:log`)
     const retainMs = Math.max(1, Math.round(options.retainMs ?? 30 * DAY))
-    // Per day: the entries read, sorted by event time, and the hash's size when read.
-    const days = new Map<number, { readonly size: number; readonly entries: ReadonlyArray<Entry> }>()
+    // Per day: the ideas read, and how much of the day's log they reflect.
+    const days = new Map<number, Day>()
+    const logRead = new Map<number, number>()
+
+    const exec = <A>(run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: retryable("read") })
+    /** Replies of a pipeline, failing on the first error. */
+    const replies = (results: Array<[Error | null, unknown]> | null, count: number) =>
+      Effect.forEach(Array.from({ length: count }, (_, i) => results?.[i] ?? ([new Error("no reply"), undefined] as const)), ([error, value]) =>
+        error ? Effect.fail(retryable("read")(error)) : Effect.succeed(value)
+      )
 
     const load = (buckets: ReadonlyArray<number>) =>
       Effect.gen(function* () {
-        const sizes = yield* Effect.tryPromise({
-          try: () => redis.pipeline(buckets.map((b) => ["hlen", dayKey(b)])).exec(),
-          catch: retryable("read")
+        const lengths = (yield* replies(yield* exec(() => redis.pipeline(buckets.map((b) => ["llen", logKey(b)])).exec()), buckets.length)).map(Number)
+        // A log shorter than what was read expired or was dropped: read the day afresh.
+        buckets.forEach((b, i) => {
+          if (lengths[i]! < (logRead.get(b) ?? 0)) {
+            days.delete(b)
+            logRead.delete(b)
+          }
         })
-        const stale = buckets.filter((b, i) => {
-          const [error, size] = sizes?.[i] ?? [new Error("no reply"), 0]
-          if (error) return true
-          return days.get(b)?.size !== Number(size)
-        })
+        const stale = buckets.filter((b, i) => lengths[i]! > (logRead.get(b) ?? 0))
         if (stale.length === 0) return
-        const replies = yield* Effect.tryPromise({
-          try: () => redis.pipeline(stale.map((b) => ["hgetallBuffer", dayKey(b)])).exec(),
-          catch: retryable("read")
+        const logs = (yield* replies(
+          yield* exec(() => redis.pipeline(stale.map((b) => ["lrange", logKey(b), logRead.get(b) ?? 0, -1])).exec()),
+          stale.length
+        )) as Array<Array<string>>
+        const wanted = stale.map((_, i) => [...new Set(logs[i]!.filter((e) => e.startsWith("+")).map((e) => e.slice(1)))])
+        const vectors = (yield* replies(
+          yield* exec(() => redis.pipeline(stale.flatMap((b, i) => (wanted[i]!.length === 0 ? [] : [["hmgetBuffer", dayKey(b), ...wanted[i]!]]))).exec()),
+          wanted.filter((w) => w.length > 0).length
+        )) as Array<Array<Buffer | null>>
+        let next = 0
+        stale.forEach((b, i) => {
+          const found = new Map<string, Buffer>()
+          if (wanted[i]!.length > 0) vectors[next++]!.forEach((v, j) => v !== null && found.set(wanted[i]![j]!, v))
+          let day = days.get(b) ?? dayOf([])
+          const present = new Set(day.entries.map((e) => e.ideaId))
+          const removed = new Set<string>()
+          for (const event of logs[i]!) {
+            const id = event.slice(1)
+            if (event.startsWith("-")) {
+              if (present.delete(id)) removed.add(id)
+            } else if (!present.has(id) && found.has(id)) {
+              if (removed.delete(id)) day = dayOf(day.entries.filter((e) => e.ideaId !== id))
+              present.add(id)
+              addTo(day, decodeEntry(id, found.get(id)!))
+            }
+          }
+          if (removed.size > 0) day = dayOf(day.entries.filter((e) => !removed.has(e.ideaId)))
+          days.set(b, day)
+          logRead.set(b, lengths[buckets.indexOf(b)]!)
         })
-        for (const [i, b] of stale.entries()) {
-          const [error, value] = replies?.[i] ?? [new Error("no reply"), undefined]
-          if (error) return yield* retryable("read")(error)
-          const hash = value as Record<string, Buffer>
-          const entries = Object.entries(hash)
-            .map(([id, buffer]) => decodeEntry(id, buffer))
-            .sort((a, c) => a.at - c.at || (a.ideaId < c.ideaId ? -1 : 1))
-          days.set(b, { size: entries.length, entries })
-        }
       })
 
     const nearest: VectorIndexShape["nearest"] = (searches) =>
@@ -262,9 +335,12 @@ export const makeRedis = (options: RedisIndexOptions) =>
         const last = bucketOf(Math.max(...searches.map((s) => s.to)) - 1)
         const buckets = Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => first + i)
         yield* load(buckets)
-        for (const b of [...days.keys()]) if (b < first - 1) days.delete(b)
-        const entries = buckets.flatMap((b) => days.get(b)?.entries ?? [])
-        return searches.map((s) => scan(entries, s))
+        for (const b of [...days.keys()]) {
+          if (b >= first - 1) continue
+          days.delete(b)
+          logRead.delete(b)
+        }
+        return searches.map((s) => search(daysOf(days, s.from, s.to), s))
       })
 
     const add: VectorIndexShape["add"] = (ideas) => {
@@ -274,7 +350,9 @@ export const makeRedis = (options: RedisIndexOptions) =>
       const pipeline = redis.multi()
       for (const [b, list] of byDay) {
         pipeline.hset(dayKey(b), ...list.flatMap((i) => [i.ideaId, encodeEntry(i)]))
+        pipeline.rpush(logKey(b), ...list.map((i) => `+${i.ideaId}`))
         pipeline.pexpire(dayKey(b), retainMs)
+        pipeline.pexpire(logKey(b), retainMs)
       }
       return Effect.asVoid(Effect.tryPromise({ try: () => pipeline.exec(), catch: retryable("write") }))
     }
@@ -282,7 +360,11 @@ export const makeRedis = (options: RedisIndexOptions) =>
     const remove: VectorIndexShape["remove"] = (ideas) => {
       if (ideas.length === 0) return Effect.void
       const pipeline = redis.multi()
-      for (const i of ideas) pipeline.hdel(dayKey(bucketOf(i.at)), i.ideaId)
+      for (const i of ideas) {
+        pipeline.hdel(dayKey(bucketOf(i.at)), i.ideaId)
+        pipeline.rpush(logKey(bucketOf(i.at)), `-${i.ideaId}`)
+        pipeline.pexpire(logKey(bucketOf(i.at)), retainMs)
+      }
       return Effect.asVoid(Effect.tryPromise({ try: () => pipeline.exec(), catch: retryable("write") }))
     }
 

@@ -6,10 +6,16 @@
   ARGV[2]     JSON: [write, ...], each one of
                 ["s", key, member, score, keep]        bottom-k sample (ZSET): add, keep the k lowest scores
                 ["m", key, field, value, at, id]      per-field maximum (HASH, "value|at|id")
-                ["v", key, seen, member, x1, ..., xD]  integer vector sum (HASH "1".."D" and "n"),
-                                                       added once per member of the set `seen`
+                ["v", key, seen, member, d1, x1, d2, x2, ...]
+                                                       integer vector sum (HASH "1".."D" and "n"),
+                                                       added once per member of the set `seen`;
+                                                       only the non-zero components xi, at their
+                                                       (1-based) dimensions di
               key and seen index KEYS; value, at and score travel as strings so they stay exact.
   Output: the number of writes applied.
+
+  A call's new sum members are added up here first, then written with one HINCRBY per
+  cell and dimension (integers: the total is the same in any order).
 
   Each write is idempotent, and each cell's content is a function of the set of writes it
   received, never of their order: a sample keeps the lowest hashes, a maximum compares
@@ -20,6 +26,8 @@ local call = redis.call
 local ttl = tonumber(ARGV[1])
 local plan = cjson.decode(ARGV[2])
 local touched = {}
+local sums = {}
+local order = {}
 
 local function beats(value, at, id, old)
   local ov, oat, oid = string.match(old, '^([^|]*)|([^|]*)|(.*)$')
@@ -44,14 +52,29 @@ for _, w in ipairs(plan) do
   else
     local seen = KEYS[w[3]]
     if call('SADD', seen, w[4]) == 1 then
-      for i = 5, #w do
-        if w[i] ~= 0 then call('HINCRBY', key, tostring(i - 4), w[i]) end
+      local sum = sums[key]
+      if not sum then
+        sum = { n = 0, v = {} }
+        sums[key] = sum
+        order[#order + 1] = key
       end
-      call('HINCRBY', key, 'n', 1)
+      local v = sum.v
+      for i = 5, #w - 1, 2 do
+        local d = w[i]
+        v[d] = (v[d] or 0) + w[i + 1]
+      end
+      sum.n = sum.n + 1
     end
     touched[seen] = true
   end
   touched[key] = true
+end
+for _, key in ipairs(order) do
+  local sum = sums[key]
+  for d, x in pairs(sum.v) do
+    if x ~= 0 then call('HINCRBY', key, tostring(d), string.format('%d', x)) end
+  end
+  call('HINCRBY', key, 'n', sum.n)
 end
 for key in pairs(touched) do call('PEXPIRE', key, ttl) end
 return #plan
