@@ -9,7 +9,7 @@ import fc from "fast-check"
 import { Effect, Exit, Redacted } from "effect"
 import { PermanentError, RetryableError } from "../runtime/errors.ts"
 import { Metrics } from "../runtime/metrics.ts"
-import { fitToRules, MARKETPLACE_RULES, MARKETPLACES, type Marketplace, parseMarketplaces, ruleViolations } from "../operators/listing/rules.ts"
+import { fitToRules, KNOWN_MARKETPLACES, MARKETPLACE_RULES, type Marketplace, parseMarketplaces, rulesFor, ruleViolations } from "../operators/listing/rules.ts"
 import { templateText } from "../operators/listing/template.ts"
 import { makeLlm } from "../operators/listing/writer.ts"
 import { API_KEY, MODEL, rateLimited, serverError, startOpenAIFake } from "./fakes/openai.ts"
@@ -31,7 +31,7 @@ const CLAIMS = /cotton|polyester|fabric|pre-?shrunk|soft|lightweight|unisex|fit\
 
 describe("template writer", () => {
   it("writes text that keeps every marketplace's rules, with no invented product claims", () => {
-    for (const marketplace of MARKETPLACES) {
+    for (const marketplace of KNOWN_MARKETPLACES) {
       const text = templateText(request(marketplace))
       expect(ruleViolations(text, MARKETPLACE_RULES[marketplace]), marketplace).toEqual([])
       expect([text.title, text.description, ...text.bullets].join("\n"), marketplace).not.toMatch(CLAIMS)
@@ -49,7 +49,7 @@ describe("template writer", () => {
 
   it("fits long phrases and awkward characters to the rules (Etsy title characters, tag characters, lengths)", () => {
     const idea = sampleIdea({ keyPhrase: "100% Dog Mom & Proud: Coffee + Paws + Naps 🐾 & More: Forever and Always Yours", signal: { ...sampleIdea().signal, tags: ["#dogmom", "a tag that is far too long to be a tag", "paws"] } })
-    for (const marketplace of MARKETPLACES) {
+    for (const marketplace of KNOWN_MARKETPLACES) {
       const text = templateText({ set: sampleSet(idea), marketplace, product: "T-Shirt" })
       expect(ruleViolations(text, MARKETPLACE_RULES[marketplace]), marketplace).toEqual([])
     }
@@ -63,7 +63,7 @@ describe("template writer", () => {
     fc.assert(
       fc.property(text.filter((s) => s.trim().length > 0), fc.array(text, { maxLength: 20 }), fc.option(text, { nil: undefined }), (phrase, tags, niche) => {
         const idea = sampleIdea({ keyPhrase: phrase, signal: { ...sampleIdea().signal, tags }, ...(niche === undefined ? {} : { niche }) })
-        for (const marketplace of MARKETPLACES) {
+        for (const marketplace of KNOWN_MARKETPLACES) {
           expect(ruleViolations(templateText({ set: sampleSet(idea), marketplace, product: "T-Shirt" }), MARKETPLACE_RULES[marketplace])).toEqual([])
         }
       }),
@@ -82,10 +82,14 @@ describe("template writer", () => {
     expect(ruleViolations(text, MARKETPLACE_RULES["amazon-merch"])).toContain("5 bullets; exactly 2 are needed")
   })
 
-  it("MARKETPLACES: default export, unknown names refused by name", () => {
+  it("MARKETPLACES: default export, malformed names refused by name; a marketplace without rules of its own gets Etsy's", () => {
     expect(parseMarketplaces(undefined)).toEqual(["export"])
     expect(parseMarketplaces(" etsy, Printify ,etsy")).toEqual(["etsy", "printify"])
-    expect(() => parseMarketplaces("etsy,ebay")).toThrow("MARKETPLACES: unknown marketplace ebay")
+    // A publisher added in one file needs no entry here (the Marketplace layer refuses names no publisher has).
+    expect(parseMarketplaces("etsy,teepublic")).toEqual(["etsy", "teepublic"])
+    expect(() => parseMarketplaces("etsy,tee public!")).toThrow('MARKETPLACES: "tee public!" is not a marketplace name')
+    expect(rulesFor("teepublic")).toBe(MARKETPLACE_RULES.etsy)
+    expect(rulesFor("amazon-merch")).toBe(MARKETPLACE_RULES["amazon-merch"])
   })
 })
 

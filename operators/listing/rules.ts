@@ -26,8 +26,10 @@
  */
 import { Schema } from "effect"
 
-export const MARKETPLACES = ["etsy", "printify", "redbubble", "amazon-merch", "export"] as const
-export const Marketplace = Schema.Literal(...MARKETPLACES)
+/** A marketplace's name as `MARKETPLACES` and the publishers spell it (`etsy`, `amazon-merch`, ...). */
+export const Marketplace = Schema.String.pipe(
+  Schema.pattern(/^[a-z][a-z0-9-]*$/, { message: () => "a marketplace name is lowercase letters, digits and '-'" })
+)
 export type Marketplace = typeof Marketplace.Type
 
 export interface MarketplaceRules {
@@ -57,7 +59,10 @@ const etsy: MarketplaceRules = {
   description: { max: LONG_DESCRIPTION }
 }
 
-export const MARKETPLACE_RULES: Record<Marketplace, MarketplaceRules> = {
+/** The marketplaces whose rules are written down here. */
+export const KNOWN_MARKETPLACES = ["etsy", "printify", "redbubble", "amazon-merch", "export"] as const
+
+export const MARKETPLACE_RULES: Record<(typeof KNOWN_MARKETPLACES)[number], MarketplaceRules> = {
   etsy,
   printify: etsy,
   export: etsy,
@@ -69,6 +74,13 @@ export const MARKETPLACE_RULES: Record<Marketplace, MarketplaceRules> = {
     description: { max: 2_000 }
   }
 }
+
+/**
+ * A marketplace's rules; one without its own (a publisher added without an entry here) gets
+ * Etsy's, the strictest title and tag rules of those above, so its text fits the common sheets.
+ */
+export const rulesFor = (marketplace: Marketplace): MarketplaceRules =>
+  (MARKETPLACE_RULES as Record<string, MarketplaceRules | undefined>)[marketplace] ?? etsy
 
 /** The text a writer produces for one marketplace. */
 export const ListingText = Schema.Struct({
@@ -152,7 +164,7 @@ export const fitToRules = (text: ListingText, rules: MarketplaceRules): ListingT
  */
 export const parseMarketplaces = (value: string | undefined): readonly [Marketplace, ...Array<Marketplace>] => {
   const names = [...new Set((value ?? "").split(",").map((v) => v.trim().toLowerCase()).filter(Boolean))]
-  const unknown = names.filter((n) => !(MARKETPLACES as ReadonlyArray<string>).includes(n))
-  if (unknown.length > 0) throw new Error(`MARKETPLACES: unknown marketplace ${unknown.join(", ")} (known: ${MARKETPLACES.join(", ")})`)
+  const bad = names.filter((n) => !Schema.is(Marketplace)(n))
+  if (bad.length > 0) throw new Error(`MARKETPLACES: ${bad.map((n) => JSON.stringify(n)).join(", ")} is not a marketplace name (lowercase letters, digits and '-')`)
   return names.length === 0 ? ["export"] : (names as [Marketplace, ...Array<Marketplace>])
 }

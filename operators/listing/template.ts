@@ -6,7 +6,7 @@
  * shipping promises, which depend on the product the seller picks at the marketplace.
  */
 import type { Idea, MockupSet } from "../schemas.ts"
-import { fitToRules, type ListingText, MARKETPLACE_RULES, type Marketplace } from "./rules.ts"
+import { fitToRules, type ListingText, rulesFor, type Marketplace } from "./rules.ts"
 
 const hash = (s: string) => [...s].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 7)
 const pick = <A>(options: ReadonlyArray<A>, seed: string, salt: string): A => options[hash(seed + salt) % options.length]!
@@ -61,5 +61,5 @@ export const templateText = ({ set, marketplace, product }: WriteRequest): Listi
     description: `${phrase}. ${pick(["A design", "A typographic design", "A text design"], seed, "d")} for ${who.toLowerCase()}${when ? ` ahead of ${when}` : ""}, set in a bold layout and shown here in ${colorways.join(" and ")}.`,
     tags: tagCandidates(idea, product)
   }
-  return fitToRules(text, MARKETPLACE_RULES[marketplace])
+  return fitToRules(text, rulesFor(marketplace))
 }

@@ -21,7 +21,7 @@ import type { PermanentError, RetryableError } from "../../runtime/errors.ts"
 import { Metrics } from "../../runtime/metrics.ts"
 import { classifyOpenAIError } from "../openaiErrors.ts"
 import type { WriterName } from "../schemas.ts"
-import { ListingText, MARKETPLACE_RULES, type MarketplaceRules, ruleViolations } from "./rules.ts"
+import { ListingText, rulesFor, type MarketplaceRules, ruleViolations } from "./rules.ts"
 import { audience, occasion, templateText, type WriteRequest } from "./template.ts"
 
 export interface WrittenText {
@@ -100,7 +100,7 @@ Do not name brands, trademarks, celebrities or franchises. Answer with JSON only
 
 export const promptFor = (request: WriteRequest) => {
   const idea = request.set.artwork.idea
-  const rules = MARKETPLACE_RULES[request.marketplace]
+  const rules = rulesFor(request.marketplace)
   const facts = {
     marketplace: request.marketplace,
     product: request.product,
@@ -174,7 +174,7 @@ export const makeLlm = (options: LlmWriterOptions): ListingWriterShape => {
   return {
     write: (request) =>
       Effect.gen(function* () {
-        const rules = MARKETPLACE_RULES[request.marketplace]
+        const rules = rulesFor(request.marketplace)
         const messages = promptFor(request)
         const first = yield* ask(messages, rules)
         if (first.text !== undefined) {
