@@ -27,7 +27,13 @@ export const STORE_TABLES = [
   "listings",
   "feedback_events",
   "scoring_weights",
-  "backtest_runs"
+  "backtest_runs",
+  "generations",
+  "candidates",
+  "publish_intents",
+  "experiments",
+  "promotion_allocations",
+  "learner_runs"
 ] as const
 export type StoreTable = (typeof STORE_TABLES)[number]
 
