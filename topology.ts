@@ -178,7 +178,7 @@ export default topology({
           ListingWriter.layerConfig,
           BrandSafety.layerConfig,
           ImageEngine.layerConfig,
-          GenerationProgress.layer
+          GenerationProgress.layerConfig(NAME)
         )
       )
     ),

@@ -4,7 +4,7 @@
  * folded into the grammar, new candidates linked to their parent), and the live progress
  * of generations as Server-Sent Events.
  */
-import { Effect, Exit, Option, ParseResult, Schema } from "effect"
+import { Cause, Effect, Exit, Option, ParseResult, Schema } from "effect"
 import type { Context as HonoContext } from "hono"
 import { streamSSE } from "hono/streaming"
 import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
@@ -13,6 +13,7 @@ import { GenerationProgress, type GenerationState } from "../artwork/progress.ts
 import { buildRequest } from "../artwork/prompt.ts"
 import { hash32 } from "../artwork/typeset.ts"
 import { deriveEventId } from "../../runtime/envelope.ts"
+import { describeError } from "../../runtime/errors.ts"
 import { GenerationRequest, Listing } from "../schemas.ts"
 import { Store } from "../store/store.ts"
 import { decodeWith, httpError, parseIdeaId, responder } from "./respond.ts"
@@ -127,26 +128,39 @@ export const artworkApi =
       )
     )
 
-    app.get("/api/generations/progress", (c) => respond(c, Effect.map(GenerationProgress, (p) => ({ states: p.current() }))))
+    app.get("/api/generations/progress", (c) => respond(c, Effect.flatMap(GenerationProgress, (p) => Effect.map(p.current, (states) => ({ states })))))
 
+    /** Queued states beyond this (a client reading slower than generations run) drop the oldest; the next snapshot restores the picture. */
+    const MAX_QUEUED = 1_000
     app.get("/api/generations/events", async (c) => {
-      const exit = await ctx.run(GenerationProgress)
-      if (Exit.isFailure(exit)) return c.json({ error: "generation progress is not available" }, 503)
-      const progress = exit.value
-      return streamSSE(c, async (stream) => {
-        const queue: Array<GenerationState> = []
-        let wake: (() => void) | undefined
-        const unsubscribe = progress.subscribe((state) => {
-          queue.push(state)
-          wake?.()
+      const queue: Array<GenerationState> = []
+      let wake: (() => void) | undefined
+      // Subscribed before the snapshot is read, so no state falls between the two.
+      const exit = await ctx.run(
+        Effect.gen(function* () {
+          const progress = yield* GenerationProgress
+          const unsubscribe = yield* progress.subscribe((state) => {
+            if (queue.length >= MAX_QUEUED) queue.shift()
+            queue.push(state)
+            wake?.()
+          })
+          const snapshot = yield* Effect.onError(progress.current, () => Effect.sync(unsubscribe))
+          return { unsubscribe, snapshot }
         })
+      )
+      if (Exit.isFailure(exit)) {
+        const error = Cause.squash(exit.cause)
+        return c.json({ error: `generation progress is not available: ${describeError(error)}` }, 503)
+      }
+      const { unsubscribe, snapshot } = exit.value
+      return streamSSE(c, async (stream) => {
         let open = true
         stream.onAbort(() => {
           open = false
           unsubscribe()
           wake?.()
         })
-        await stream.writeSSE({ event: "snapshot", data: JSON.stringify(progress.current()) })
+        await stream.writeSSE({ event: "snapshot", data: JSON.stringify(snapshot) })
         while (open) {
           const next = queue.shift()
           if (next !== undefined) {

@@ -8,14 +8,15 @@
  * the reasons and the review gate holds the idea for a person.
  *
  * Every state (queued, executing node and step, post-processing, done, failed with the
- * reason) is published to `GenerationProgress` for the UI's live view.
+ * reason) is published to `GenerationProgress` for the UI's live view (through Redis when
+ * this worker runs in another process than the API); publishing never holds it up.
  *
  * Idempotent: ids derive from the event id (generation, candidates, ComfyUI prompt ids),
  * so a redelivery collects the earlier ComfyUI run instead of queuing another, and
  * rewrites the same rows and bytes. On SIGTERM the worker finishes what is in flight; an
  * entry cut short stays pending, and its redelivery finds the run by its prompt id.
  */
-import { Effect } from "effect"
+import { Effect, Runtime } from "effect"
 import { BlobStore } from "../../runtime/blobs.ts"
 import { deriveEventId } from "../../runtime/envelope.ts"
 import { describeError, PermanentError } from "../../runtime/errors.ts"
@@ -62,6 +63,8 @@ export const generate = (
         const blobs = yield* BlobStore
         const store = yield* Store
         const progress = yield* GenerationProgress
+        // The engine reports from its own callbacks; they publish with this fiber's services (logger, metrics).
+        const runSync = Runtime.runSync(yield* Effect.runtime<never>())
         const ideaId = request.idea.ideaId
         const generationId = generationIdOf(envelope.eventId)
         const specs: ReadonlyArray<CandidateSpec> = request.candidates ?? [
@@ -91,7 +94,7 @@ export const generate = (
               style: spec.style,
               palette: spec.palette,
               onProgress: (p) =>
-                Effect.runSync(
+                runSync(
                   publish(position, p.phase === "queued" ? { phase: "queued", server: p.server } : { phase: "executing", server: p.server, node: p.node, ...(p.max ? { value: p.value ?? 0, max: p.max } : {}) })
                 )
             })

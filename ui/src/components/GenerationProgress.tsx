@@ -1,6 +1,7 @@
 /**
  * A progress bar per candidate of an idea's latest generation: queued, the executing node
- * with its sampler step (value / max), post-processing, done, or failed with the reason.
+ * with its sampler step (value / max), post-processing, done, mock-ups ready, or failed
+ * with the reason.
  */
 import { For, Show } from "solid-js"
 import type { GenerationState } from "../../../operators/api/contract.ts"
@@ -15,6 +16,7 @@ const share = (s: GenerationState): number => {
     case "post-processing":
       return 0.9
     case "done":
+    case "mocked-up":
     case "failed":
       return 1
   }
@@ -27,7 +29,9 @@ const label = (s: GenerationState) =>
       ? `failed: ${s.reason ?? "unknown"}`
       : s.phase === "done" && s.reason
         ? `done · needs review: ${s.reason}`
-        : s.phase
+        : s.phase === "mocked-up"
+          ? `mock-ups ready${s.reason ? ` · needs review: ${s.reason}` : ""}`
+          : s.phase
 
 export function GenerationProgress(props: { ideaId: string }) {
   const states = () => progressOf(props.ideaId)
