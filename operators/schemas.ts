@@ -161,11 +161,12 @@ export const Artwork = Schema.Struct({
   height: Schema.Int,
   dpi: Schema.Int,
   sha256: Schema.String,
-  /** The generation and candidate this print file is (the default pick: best by its checks). */
+  /** The generation this artwork event reports. */
   generationId: Schema.optional(Schema.UUID),
+  /** The idea's pick, whose print file this is: the reviewer's (possibly of an earlier generation), else the best by the checks. */
   candidateId: Schema.optional(Schema.UUID),
   checks: Schema.optional(QualityChecks),
-  /** Every candidate of the generation, the pick included, for mock-ups and review. */
+  /** Every candidate of the generation (the pick among them unless a reviewer picked an earlier one), for mock-ups and review. */
   candidates: Schema.optional(Schema.Array(CandidateArtwork)),
   /** Set when a check failed: the idea goes to a person in review with these reasons. */
   reviewReasons: Schema.optional(Schema.Array(Schema.String))

@@ -1,8 +1,9 @@
 /**
  * Artwork routes: the generations of an idea with their candidates and checks, the
- * reviewer's pick, refinement ("more retro": the idea re-prompted with the instruction
- * folded into the grammar, new candidates linked to their parent), and the live progress
- * of generations as Server-Sent Events.
+ * reviewer's pick (kept until they pick another; refinements never reset it),
+ * refinement ("more retro": the idea re-prompted with the instruction folded into the
+ * grammar, new candidates linked to their parent: the generation of the reviewer's pick,
+ * else the latest), and the live progress of generations as Server-Sent Events.
  */
 import { Cause, Effect, Exit, Option, ParseResult, Schema } from "effect"
 import type { Context as HonoContext } from "hono"
@@ -66,6 +67,7 @@ export const artworkApi =
           return {
             ideaId,
             pickedCandidateId: pickedId,
+            pickedBy: Option.match(picked, { onNone: () => null, onSome: (p) => p.pickedBy }),
             generations: generations.map((g) => ({
               generationId: g.id,
               parentId: g.parentId,
@@ -107,8 +109,15 @@ export const artworkApi =
         Effect.gen(function* () {
           const ideaId = yield* parseIdeaId(c.req.param("id"))
           const { instruction } = yield* decodeWith(RefineBody, yield* body(c))
-          const generations = yield* (yield* Store).generationsOf([ideaId])
-          const parent = generations.at(-1)
+          const store = yield* Store
+          const generations = yield* store.generationsOf([ideaId])
+          // What the reviewer chose is what they refine; without a choice of theirs, the latest generation.
+          const picked = yield* store.pickedCandidate(ideaId)
+          const chosen = Option.flatMap(
+            Option.filter(picked, (p) => p.pickedBy === "reviewer"),
+            (p) => Option.fromNullable(generations.find((g) => g.id === p.generationId))
+          )
+          const parent = Option.getOrElse(chosen, () => generations.at(-1))
           if (parent === undefined) return yield* Effect.fail(httpError(404, `idea ${ideaId} has no artwork to refine yet`))
           const earlier = yield* Effect.mapError(Schema.decodeUnknown(GenerationRequest)(parent.request), (e) =>
             httpError(500, `stored request of generation ${parent.id} is unreadable: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)

@@ -237,6 +237,8 @@ export interface GenerationView {
 export interface GenerationsResponse {
   readonly ideaId: string
   readonly pickedCandidateId: string | null
+  /** "reviewer": kept until they pick another; "checks": the best by the checks over every generation, which a later one may replace. */
+  readonly pickedBy: "checks" | "reviewer" | null
   readonly generations: ReadonlyArray<GenerationView>
 }
 

@@ -3,9 +3,10 @@
  * designer, or SDXL on ComfyUI when `COMFYUI_URL` is set), makes each a print file
  * (post-processing: background removal, trim, centre, upscale, 300 DPI) with its quality
  * checks, stores it under `generated-mockups/<idea-id>/candidates/<candidate-id>/print.png`
- * and records generation and candidates in the store. The best candidate by its checks is
- * the default pick and goes on as the artwork; when it failed a check, the artwork carries
- * the reasons and the review gate holds the idea for a person.
+ * and records generation and candidates in the store. The idea's pick goes on as the
+ * artwork: the reviewer's, when they made one (a refinement never resets it), else the best
+ * candidate by its checks over every generation of the idea; when it failed a check, the
+ * artwork carries the reasons and the review gate holds the idea for a person.
  *
  * Every state (queued, executing node and step, post-processing, done, failed with the
  * reason) is published to `GenerationProgress` for the UI's live view (through Redis when
@@ -16,7 +17,7 @@
  * rewrites the same rows and bytes. On SIGTERM the worker finishes what is in flight; an
  * entry cut short stays pending, and its redelivery finds the run by its prompt id.
  */
-import { Effect, Runtime } from "effect"
+import { Effect, Option, Runtime } from "effect"
 import { BlobStore } from "../../runtime/blobs.ts"
 import { deriveEventId } from "../../runtime/envelope.ts"
 import { describeError, PermanentError } from "../../runtime/errors.ts"
@@ -117,27 +118,31 @@ export const generate = (
               checks: print.checks
             })
             yield* publish(position, { phase: "done", ...(print.checks.failures.length > 0 ? { reason: print.checks.failures.join("; ") } : {}) })
-            return { candidateId, seed: spec.seed, format: spec.format, printFileKey: key, checks: print.checks, uri: stored.uri, sha256: stored.sha256 }
+            return { candidateId, seed: spec.seed, format: spec.format, printFileKey: key, checks: print.checks } satisfies CandidateArtwork
           }).pipe(Effect.tapError((error) => publish(position, { phase: "failed", reason: describeError(error) })))
 
         const candidates = yield* Effect.forEach(specs, renderOne, { concurrency: engine.name === "comfyui" ? "unbounded" : 1 })
-        const pick = bestCandidate(candidates)
-        yield* store.pickCandidate(ideaId, pick.candidateId)
-        const summary: ReadonlyArray<CandidateArtwork> = candidates.map(({ candidateId, seed, format, printFileKey, checks }) => ({ candidateId, seed, format, printFileKey, checks }))
+        // The default pick weighs every candidate of the idea (a refinement may or may not beat
+        // its parent); a reviewer's pick stays until they pick another, and goes on as the artwork.
+        const all = (yield* store.generationsOf([ideaId])).flatMap((g) => g.candidates)
+        yield* store.pickDefault(ideaId, bestCandidate(all).id)
+        const current = yield* store.pickedCandidate(ideaId)
+        if (Option.isNone(current)) return yield* new PermanentError({ message: `generate: idea ${ideaId} has no pick after its candidates were stored` })
+        const pick = current.value
         return {
           idea: request.idea,
           seed: pick.seed,
           engine: request.engine,
           printFileKey: pick.printFileKey,
-          printFileUri: pick.uri,
+          printFileUri: yield* blobs.uri(pick.printFileKey),
           width: CANVAS.width,
           height: CANVAS.height,
           dpi: PRINT_DPI,
           sha256: pick.sha256,
           generationId,
-          candidateId: pick.candidateId,
+          candidateId: pick.id,
           checks: pick.checks,
-          candidates: summary,
+          candidates,
           ...(pick.checks.failures.length > 0 ? { reviewReasons: pick.checks.failures.map((f) => `artwork check: ${f}`) } : {})
         } satisfies Artwork
       })

@@ -1,7 +1,8 @@
 /**
  * Artwork: the mock-ups (and the print file they carry in their generation params) of each
  * idea; its generations (a refinement points at its parent) and their candidates with
- * their quality checks; the picked candidate.
+ * their quality checks; the picked candidate and who picked it (a reviewer's pick stays until
+ * they pick another; the checks' default pick follows the best candidate of every generation).
  */
 import { Effect, Option, Schema } from "effect"
 import { attempt, type SqlError } from "../../runtime/sql.ts"
@@ -49,6 +50,10 @@ export type CandidateRow = typeof CandidateRow.Type
 
 export type StoredCandidate = CandidateRow & { readonly mockups: ReadonlyArray<typeof CandidateMockup.Type>; readonly passed: boolean }
 
+/** Who made an idea's pick. */
+export const PickedBy = Schema.Literal("checks", "reviewer")
+export type PickedBy = typeof PickedBy.Type
+
 /** A generation with its candidates, for review. */
 export interface GenerationView extends GenerationRow {
   readonly createdAt: Date
@@ -63,9 +68,11 @@ export interface ArtworkStore {
   /** A candidate; a known (generation, position) is kept as it was (a redelivery renders the same). */
   readonly upsertCandidate: (row: CandidateRow) => Effect.Effect<void, SqlError>
   readonly setCandidateMockups: (candidateId: string, mockups: ReadonlyArray<typeof CandidateMockup.Type>) => Effect.Effect<void, SqlError>
-  /** Makes `candidateId` the idea's pick; false when it is not a candidate of that idea. */
+  /** The reviewer's pick: kept until they pick another; false when it is not a candidate of that idea. */
   readonly pickCandidate: (ideaId: string, candidateId: string) => Effect.Effect<boolean, SqlError>
-  readonly pickedCandidate: (ideaId: string) => Effect.Effect<Option.Option<StoredCandidate>, SqlError>
+  /** The default pick (best by the checks); false, and nothing changes, when a reviewer has picked. */
+  readonly pickDefault: (ideaId: string, candidateId: string) => Effect.Effect<boolean, SqlError>
+  readonly pickedCandidate: (ideaId: string) => Effect.Effect<Option.Option<StoredCandidate & { readonly pickedBy: PickedBy }>, SqlError>
   /** Generations of the ideas with their candidates, oldest first. */
   readonly generationsOf: (ideaIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<GenerationView>, SqlError>
 }
@@ -118,22 +125,33 @@ export const makeArtworkStore = ({ sql, json, batched }: Db): ArtworkStore => {
 
   const pickCandidate: ArtworkStore["pickCandidate"] = (ideaId, candidateId) =>
     attempt("pick candidate", async () => {
-      const result = await sql`update ideas set picked_candidate_id = ${candidateId}, updated_at = now()
+      const result = await sql`update ideas set picked_candidate_id = ${candidateId}, picked_by = 'reviewer', updated_at = now()
         where id = ${ideaId} and exists (select 1 from candidates c where c.id = ${candidateId} and c.idea_id = ${ideaId})`
+      return result.count > 0
+    })
+
+  // One statement, so a reviewer's pick landing at the same moment is never overwritten.
+  const pickDefault: ArtworkStore["pickDefault"] = (ideaId, candidateId) =>
+    attempt("pick default candidate", async () => {
+      const result = await sql`update ideas set picked_candidate_id = ${candidateId}, picked_by = 'checks', updated_at = now()
+        where id = ${ideaId} and picked_by is distinct from 'reviewer'
+          and exists (select 1 from candidates c where c.id = ${candidateId} and c.idea_id = ${ideaId})`
       return result.count > 0
     })
 
   const candidateColumns = (sql: Db["sql"]) =>
     sql`c.id, c.generation_id as "generationId", c.idea_id as "ideaId", c.position, c.seed, c.format,
         c.print_file_key as "printFileKey", c.sha256, c.checks, c.passed, c.mockups`
-  const decodeCandidates = decodeRows(Schema.Struct({ ...CandidateRow.fields, passed: Schema.Boolean, mockups: Schema.Array(CandidateMockup) }), "candidates")
+  const StoredCandidateRow = Schema.Struct({ ...CandidateRow.fields, passed: Schema.Boolean, mockups: Schema.Array(CandidateMockup) })
+  const decodeCandidates = decodeRows(StoredCandidateRow, "candidates")
+  const decodePicked = decodeRows(Schema.Struct({ ...StoredCandidateRow.fields, pickedBy: PickedBy }), "picked candidate")
 
   const pickedCandidate: ArtworkStore["pickedCandidate"] = (ideaId) =>
     Effect.gen(function* () {
       const rows = yield* attempt("picked candidate", () =>
-        sql`select ${candidateColumns(sql)} from ideas i join candidates c on c.id = i.picked_candidate_id where i.id = ${ideaId}`
+        sql`select ${candidateColumns(sql)}, i.picked_by as "pickedBy" from ideas i join candidates c on c.id = i.picked_candidate_id where i.id = ${ideaId}`
       )
-      const [row] = yield* Effect.orDie(decodeCandidates(rows))
+      const [row] = yield* Effect.orDie(decodePicked(rows))
       return Option.fromNullable(row)
     })
 
@@ -153,5 +171,5 @@ export const makeArtworkStore = ({ sql, json, batched }: Db): ArtworkStore => {
       return generations.map((g) => ({ ...g, candidates: candidates.filter((c) => c.generationId === g.id) }))
     }).pipe(Effect.catchTag("PermanentError", (e) => Effect.die(e)))
 
-  return { upsertMockups, upsertGeneration, upsertCandidate, setCandidateMockups, pickCandidate, pickedCandidate, generationsOf }
+  return { upsertMockups, upsertGeneration, upsertCandidate, setCandidateMockups, pickCandidate, pickDefault, pickedCandidate, generationsOf }
 }
