@@ -16,6 +16,7 @@ import { listing } from "./operators/listing/listing.ts"
 import { parseMarketplaces } from "./operators/listing/rules.ts"
 import * as ListingWriter from "./operators/listing/writer.ts"
 import { mockup } from "./operators/artwork/mockup.ts"
+import { mockedUp } from "./operators/artwork/mockedUp.ts"
 import { prompt } from "./operators/artwork/prompt.ts"
 import { amazonMerch } from "./operators/publishers/amazonMerch.ts"
 import { etsy } from "./operators/publishers/etsy.ts"
@@ -151,6 +152,8 @@ export default topology({
     ),
     generate({ from: genRequests, to: genImages }),
     mockup({ colorways: ["black", "white"], variants: ["front"] }, { from: genImages, to: mockupsReady }),
+    // Tells the live feed a generation's mock-ups are stored: the UI shows them without a reload.
+    mockedUp({ from: mockupsReady }),
     // One draft per marketplace of MARKETPLACES (default export); the publishers read the same variable.
     listing({ marketplaces: MARKETPLACES, priceCents: 2499 }, { from: mockupsReady, to: listingsDraft }),
     review({ autoApproveAbove: Number(env["REVIEW_AUTO_APPROVE"] ?? 0.45) }, { from: listingsDraft, to: listingsApproved }),

@@ -4,7 +4,9 @@
  * are 4500x5400 at 300 DPI with alpha, transparent where the fake drew white, plus
  * mock-ups and listings; in headless Chromium the Ideas view shows the progress bars
  * moving during the run, the candidates side by side, a pick, and a refinement producing
- * new candidates linked to their parent. No prompt is queued twice.
+ * new candidates linked to their parent: its progress bars and then its candidates with
+ * their mock-ups appear without a reload, and the reviewer's pick stays. No prompt is
+ * queued twice.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs"
@@ -155,15 +157,41 @@ describe("end to end on ComfyUI (fake server)", () => {
       const exported = join(dir, "blobs", "published-assets", "export", pending.ideaId, "print.png")
       await waitFor("the approved pick is exported", async () => existsSync(exported), 60_000)
       expect(readFileSync(exported).equals(readFileSync(join(dir, "blobs", decodeURIComponent(pickedFile.slice("/blobs/".length)))))).toBe(true)
+      // Refine, and watch it live: no reload from here on (the marker would be gone).
+      const firstGeneration = (await json(`${base}/api/ideas/${pending.ideaId}/generations`)).generations[0].generationId
+      await page.evaluate("window.__sameDocument = true")
       await card.getByLabel("Refinement instruction").fill("more retro")
       await card.getByRole("button", { name: "Refine" }).click()
-      await expect.poll(() => card.locator(".generation").count(), { timeout: 180_000 }).toBe(2)
-      await expect.poll(() => card.locator(".generation").nth(1).locator("figure.candidate").count(), { timeout: 60_000 }).toBe(CANDIDATES)
-      expect(await card.locator(".generation").nth(1).getByTestId("generation-head").textContent()).toContain("more retro")
+      // The refinement's own progress bars appear on the card, one per candidate, and end with the mock-ups stored.
+      const refinedRows = card.locator(`[data-testid="generation-progress"] .gen-row:not([data-generation="${firstGeneration}"])`)
+      await expect.poll(() => refinedRows.count(), { timeout: 180_000 }).toBe(CANDIDATES)
+      expect(await refinedRows.first().locator('[role="progressbar"]').isVisible()).toBe(true)
+      await expect.poll(() => refinedRows.evaluateAll((rows) => rows.map((r) => r.getAttribute("data-phase"))), { timeout: 180_000 }).toEqual(Array(CANDIDATES).fill("mocked-up"))
+      await expect.poll(() => card.locator(".generation").count(), { timeout: 60_000 }).toBe(2)
+      const refinedFigures = card.locator(".generation").nth(1).locator("figure.candidate")
+      await expect.poll(() => refinedFigures.count(), { timeout: 60_000 }).toBe(CANDIDATES)
+      const head = await card.locator(".generation").nth(1).getByTestId("generation-head").textContent()
+      expect(head).toContain("more retro")
+      expect(head).toContain("of generation 1")
+      // The new candidates show their mock-ups (not the bare print file), loaded, with their checks.
+      const mockupSrc = /^\/blobs\/generated-mockups\/[0-9a-f-]{36}\/candidates\/[0-9a-f-]{36}\/front-(black|white)\.jpg$/
+      await expect
+        .poll(() => refinedFigures.locator("img").evaluateAll((imgs) => imgs.map((i) => i.getAttribute("src") ?? "")), { timeout: 60_000 })
+        .toEqual(Array(CANDIDATES).fill(expect.stringMatching(mockupSrc)))
+      await refinedFigures.last().scrollIntoViewIfNeeded()
+      await expect
+        .poll(() => refinedFigures.locator("img").evaluateAll((imgs) => imgs.every((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0)), { timeout: 30_000 })
+        .toBe(true)
+      expect(await refinedFigures.first().locator("figcaption").textContent()).toMatch(/coverage \d+% · \d+ dpi/)
+      // The reviewer's pick stays through the refinement.
+      expect(await card.locator("figure.candidate.picked").getAttribute("data-candidate")).toBe(picked)
+      expect(await card.locator("figure.candidate.picked .tag").textContent()).toBe("your pick")
+      expect(await page.evaluate("window.__sameDocument")).toBe(true)
       await page.screenshot({ path: join(SHOTS, "e2e-comfyui-candidates.png"), fullPage: true })
       const after = await json(`${base}/api/ideas/${pending.ideaId}/generations`)
       expect(after.generations[1].parentId).toBe(after.generations[0].generationId)
       expect(after.generations[1].instruction).toBe("more retro")
+      expect([after.pickedCandidateId, after.pickedBy]).toEqual([picked, "reviewer"])
       // Refining the same parent with the same words again queues nothing new.
       const again = await fetch(`${base}/api/ideas/${pending.ideaId}/refine`, {
         method: "POST",

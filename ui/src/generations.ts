@@ -9,7 +9,7 @@ import { createStore, produce } from "solid-js/store"
 import type { GenerationState } from "../../operators/api/contract.ts"
 
 const [states, setStates] = createStore<Record<string, GenerationState>>({})
-/** Bumped when a candidate of an idea finishes (done/failed), so views reload its generations. */
+/** Bumped when a candidate of an idea is stored, mocked up or failed, so views reload its generations. */
 const [finished, setFinished] = createSignal<{ ideaId: string; at: number } | null>(null)
 let source: EventSource | undefined
 
@@ -31,7 +31,8 @@ export const connectGenerations = () => {
     source.addEventListener("progress", (e) => {
       const state = JSON.parse((e as MessageEvent<string>).data) as GenerationState
       apply([state])
-      if (state.phase === "done" || state.phase === "failed") setFinished({ ideaId: state.ideaId, at: Date.now() })
+      // Print files stored (done), mock-ups stored (mocked-up), or given up: the idea's candidates changed.
+      if (state.phase === "done" || state.phase === "mocked-up" || state.phase === "failed") setFinished({ ideaId: state.ideaId, at: Date.now() })
     })
   })
 }

@@ -1,8 +1,10 @@
 /**
  * The candidates of an idea, side by side with their quality checks, grouped by
  * generation (a refinement shows its instruction and parent): the picked one is marked,
- * another can be picked before approving, and a refinement instruction queues new ones.
- * Reloads when the live feed says a candidate of this idea finished; never polls.
+ * another can be picked before approving (and stays picked through refinements), and a
+ * refinement instruction queues new ones. Reloads when the live feed says a candidate of
+ * this idea was stored or mocked up, so refined candidates appear with their mock-ups
+ * without a page reload; never polls.
  */
 import { createEffect, createResource, createSignal, For, on, Show } from "solid-js"
 import { api, describeApiError } from "../api.ts"
@@ -15,6 +17,11 @@ export function Candidates(props: { ideaId: string }) {
       if (f?.ideaId === props.ideaId) void refetch()
     }, { defer: true })
   )
+  /** A generation's name in the history: "generation 1", "refinement N". */
+  const nameOf = (generationId: string) => {
+    const index = data()?.generations.findIndex((g) => g.generationId === generationId) ?? -1
+    return index < 0 ? "an earlier generation" : index === 0 ? "generation 1" : `refinement ${index}`
+  }
   const [instruction, setInstruction] = createSignal("")
   const [error, setError] = createSignal<string | null>(null)
   const [note, setNote] = createSignal<string | null>(null)
@@ -48,7 +55,8 @@ export function Candidates(props: { ideaId: string }) {
             <div class="generation" data-generation={g.generationId}>
               <div class="small muted" data-testid="generation-head">
                 {gi() === 0 ? "generation 1" : `refinement ${gi()}`}
-                {g.instruction ? ` · “${g.instruction}”` : ""} · {g.engine}
+                {g.instruction ? ` · “${g.instruction}”` : ""}
+                {g.parentId ? ` · of ${nameOf(g.parentId)}` : ""} · {g.engine}
               </div>
               <div class="candidate-row">
                 <For each={g.candidates}>
@@ -63,7 +71,9 @@ export function Candidates(props: { ideaId: string }) {
                           <div class="check-failures">{c.checks.failures.join("; ")}</div>
                         </Show>
                         <Show when={c.picked} fallback={<button class="btn btn-small" onClick={() => void pick(c.candidateId)}>Pick</button>}>
-                          <span class="tag">picked</span>
+                          <span class="tag" title={data()!.pickedBy === "reviewer" ? "your pick: kept until you pick another" : "best by the checks until you pick one"}>
+                            {data()!.pickedBy === "reviewer" ? "your pick" : "picked"}
+                          </span>
                         </Show>
                       </figcaption>
                     </figure>

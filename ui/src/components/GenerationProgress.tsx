@@ -40,7 +40,7 @@ export function GenerationProgress(props: { ideaId: string }) {
       <div class="generation-progress" data-testid="generation-progress">
         <For each={states()}>
           {(s) => (
-            <div class={`gen-row gen-${s.phase}`} data-phase={s.phase}>
+            <div class={`gen-row gen-${s.phase}`} data-phase={s.phase} data-generation={s.generationId}>
               <span class="small">
                 candidate {s.candidate + 1}/{s.candidates}
               </span>
