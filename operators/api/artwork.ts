@@ -139,7 +139,7 @@ export const artworkApi =
 
     app.get("/api/generations/progress", (c) => respond(c, Effect.flatMap(GenerationProgress, (p) => Effect.map(p.current, (states) => ({ states })))))
 
-    /** Queued states beyond this (a client reading slower than generations run) drop the oldest; the next snapshot restores the picture. */
+    /** States waiting for a slow SSE client beyond this drop the oldest: a candidate's later states supersede them. */
     const MAX_QUEUED = 1_000
     app.get("/api/generations/events", async (c) => {
       const queue: Array<GenerationState> = []

@@ -145,8 +145,9 @@ export const makeRedis = (options: RedisProgressOptions) =>
     const runtime = yield* Effect.runtime<never>()
     const log = (effect: Effect.Effect<void>) => Runtime.runFork(runtime)(effect)
     const connect = () => {
-      // One try per command: a state late is worth little, and the in-flight bound caps what waits.
-      const r = new Redis(Redacted.value(options.url), { maxRetriesPerRequest: 1, enableAutoPipelining: false })
+      // One try per command, and an answer within 10 s (a half-open connection never answers):
+      // a late state is worth little, and the in-flight bound caps what waits.
+      const r = new Redis(Redacted.value(options.url), { maxRetriesPerRequest: 1, commandTimeout: 10_000, enableAutoPipelining: false })
       r.on("error", () => undefined) // surfaced by the failing command, or the subscription
       return r
     }
