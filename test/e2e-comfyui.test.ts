@@ -192,6 +192,10 @@ describe("end to end on ComfyUI (fake server)", () => {
       expect(after.generations[1].parentId).toBe(after.generations[0].generationId)
       expect(after.generations[1].instruction).toBe("more retro")
       expect([after.pickedCandidateId, after.pickedBy]).toEqual([picked, "reviewer"])
+      // The idea's card shows the reviewer's pick: its print file and its mock-ups.
+      const card2 = ((await json(`${base}/api/ideas?limit=100`)).ideas as Array<any>).find((i) => i.ideaId === pending.ideaId)
+      expect(card2.printFileUrl).toBe(pickedFile)
+      expect(card2.mockups.map((m: any) => m.url)).toEqual([expect.stringContaining(`/candidates/${picked}/`), expect.stringContaining(`/candidates/${picked}/`)])
       // Refining the same parent with the same words again queues nothing new.
       const again = await fetch(`${base}/api/ideas/${pending.ideaId}/refine`, {
         method: "POST",

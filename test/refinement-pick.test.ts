@@ -5,6 +5,7 @@
  *   artwork, when a refinement (`POST /api/ideas/:id/refine`) adds candidates; the new ones
  *   are listed under their parent generation with the instruction; a later refinement
  *   refines the generation of the reviewer's pick; picking a refined candidate moves the pick;
+ *   the idea's card (`GET /api/ideas`) shows the pick's print file from the moment it is made;
  * - without a pick of the reviewer's, the default pick is the best by the checks over every
  *   candidate of the idea, the earlier generations' included.
  */
@@ -15,13 +16,14 @@ import { join } from "node:path"
 import { Deferred, Effect, Exit, Fiber, Layer, ManagedRuntime, Option, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { artworkApi } from "../operators/api/artwork.ts"
-import type { GenerationsResponse, PickResponse, RefineResponse } from "../operators/api/contract.ts"
+import { ideasApi } from "../operators/api/ideas.ts"
+import type { GenerationsResponse, IdeasResponse, PickResponse, RefineResponse } from "../operators/api/contract.ts"
 import { bestCandidate } from "../operators/artwork/generate.ts"
 import { generate } from "../operators/artwork/generate.ts"
 import * as ImageEngine from "../operators/artwork/imageEngine.ts"
 import { GenerationProgress } from "../operators/artwork/progress.ts"
 import { buildRequest } from "../operators/artwork/prompt.ts"
-import { Artwork, GenerationRequest, type Idea } from "../operators/schemas.ts"
+import { Artwork, GenerationRequest, type Idea, Listing } from "../operators/schemas.ts"
 import { Store } from "../operators/store/store.ts"
 import { BlobStore } from "../runtime/blobs.ts"
 import { makeHttpApp, serveHttp } from "../runtime/http.ts"
@@ -56,7 +58,7 @@ const t = topology({
     sink({ name: "artworks", from: images, run: (a) => Effect.sync(() => void emitted.push(a)) })
   ],
   services,
-  api: [artworkApi({ requests })]
+  api: [artworkApi({ requests }), ideasApi({ approved: stream("listings.approved", Listing, { maxLen: 1_000 }) })]
 })
 
 const runtime = ManagedRuntime.make(Layer.mergeAll(EmbeddedTransport.layer, Metrics.layer, services))
@@ -91,6 +93,7 @@ afterAll(async () => {
 })
 
 const generationsOf = async (ideaId: string) => (await (await fetch(`${base}/api/ideas/${ideaId}/generations`)).json()) as GenerationsResponse
+const cardOf = async (ideaId: string) => ((await (await fetch(`${base}/api/ideas?limit=100`)).json()) as IdeasResponse).ideas.find((c) => c.ideaId === ideaId)!
 const post = async <A>(path: string, body: unknown) => {
   const response = await fetch(`${base}${path}`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(body) })
   expect(response.status, `${path}: ${response.status}`).toBe(200)
@@ -133,6 +136,8 @@ describe("refinement and the reviewer's pick", () => {
     expect(before.pickedBy).toBe("checks")
     const other = first.candidates.find((c) => c.candidateId !== before.pickedCandidateId)!
     expect(await post<PickResponse>(`/api/ideas/${i.ideaId}/pick`, { candidateId: other.candidateId })).toEqual({ ideaId: i.ideaId, pickedCandidateId: other.candidateId })
+    // The idea's card shows the reviewer's pick at once.
+    expect((await cardOf(i.ideaId)).printFileUrl).toBe(other.printFileUrl)
 
     const refined = await post<RefineResponse>(`/api/ideas/${i.ideaId}/refine`, { instruction: "more retro" })
     expect(refined.parentGenerationId).toBe(first.generationId)
@@ -145,6 +150,7 @@ describe("refinement and the reviewer's pick", () => {
       [refined.generationId, first.generationId, "more retro"]
     ])
     expect(after.generations.flatMap((g) => g.candidates.filter((c) => c.picked).map((c) => c.candidateId))).toEqual([other.candidateId])
+    expect((await cardOf(i.ideaId)).printFileUrl).toBe(other.printFileUrl)
     // What goes on to mock-ups and listings is the reviewer's pick, with the refinement's candidates beside it.
     const artwork = emitted.find((a) => a.generationId === refined.generationId)!
     expect(artwork.candidateId).toBe(other.candidateId)

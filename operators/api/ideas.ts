@@ -44,7 +44,11 @@ export const ideasApi =
           const ideas = yield* Effect.forEach(cards, (card) =>
             Effect.gen(function* () {
               const mockups = yield* Effect.forEach(card.mockups, (m) =>
-                Effect.map(mockupKey(card.ideaId, m.variant, m.colorway, "jpg"), (key) => ({ variant: m.variant, colorway: m.colorway, url: blobUrl(key) }))
+                Effect.map(m.key === null ? mockupKey(card.ideaId, m.variant, m.colorway, "jpg") : Effect.succeed(m.key), (key) => ({
+                  variant: m.variant,
+                  colorway: m.colorway,
+                  url: blobUrl(key)
+                }))
               )
               const { url, ...signal } = card.signal
               return {

@@ -104,8 +104,10 @@ export const IdeaCard = Schema.Struct({
   weightsVersion: Schema.Number,
   createdAt: Schema.String,
   signal: Schema.Struct({ source: Schema.String, content: Schema.String, url: Schema.NullOr(Schema.String), capturedAt: Schema.String }),
+  /** The picked candidate's print file and mock-ups when it has them (a reviewer's pick shows at once), else the idea's. */
   printFileKey: Schema.NullOr(Schema.String),
-  mockups: Schema.Array(Schema.Struct({ variant: Schema.String, colorway: Schema.String, blobUri: Schema.String })),
+  /** `key`: the blob key of a candidate's mock-up; null for the idea's own (`variants/`). */
+  mockups: Schema.Array(Schema.Struct({ variant: Schema.String, colorway: Schema.String, blobUri: Schema.String, key: Schema.NullOr(Schema.String) })),
   /** Why the idea waits for a person (brand & IP safety), empty when nothing was found. */
   reviewReasons: Schema.Array(ReviewReason)
 })
@@ -263,10 +265,15 @@ export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): Ideas
       const rows = yield* attempt("list idea cards", () =>
         sql`select i.id, i.title, i.score, i.factors, i.status, i.review_status, i.weights_version, i.created_at, i.review_reasons,
                    s.source, s.content, s.metadata->>'url' as url, s.captured_at,
-                   (select m.generation_params->>'printFile' from mockups m where m.idea_id = i.id limit 1) as print_file_key,
-                   coalesce((select json_agg(json_build_object('variant', m.variant, 'colorway', m.colorway, 'blobUri', m.blob_uri)
-                             order by m.variant, m.colorway) from mockups m where m.idea_id = i.id), '[]') as mockups
+                   coalesce(p.print_file_key, (select m.generation_params->>'printFile' from mockups m where m.idea_id = i.id limit 1)) as print_file_key,
+                   coalesce(
+                     (select json_agg(json_build_object('variant', e->>'variant', 'colorway', e->>'colorway', 'blobUri', e->>'uri', 'key', e->>'key')
+                             order by e->>'variant', e->>'colorway') from jsonb_array_elements(p.mockups) e),
+                     (select json_agg(json_build_object('variant', m.variant, 'colorway', m.colorway, 'blobUri', m.blob_uri, 'key', null)
+                             order by m.variant, m.colorway) from mockups m where m.idea_id = i.id),
+                     '[]') as mockups
             from ideas i join signals s on s.id = i.signal_id
+              left join candidates p on p.id = i.picked_candidate_id
             where true
               ${status === undefined ? sql`` : sql`and i.status = ${status}`}
               ${review === undefined ? sql`` : sql`and i.review_status = ${review}`}
