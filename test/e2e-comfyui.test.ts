@@ -151,6 +151,10 @@ describe("end to end on ComfyUI (fake server)", () => {
       await other.getByRole("button", { name: "Pick" }).click()
       await expect.poll(async () => (await json(`${base}/api/ideas/${pending.ideaId}/generations`)).pickedCandidateId, { timeout: 20_000 }).toBe(picked)
       await expect.poll(() => card.locator("figure.candidate.picked").getAttribute("data-candidate"), { timeout: 20_000 }).toBe(picked)
+      // The card's print file and mock-up thumbnails are the pick's now.
+      await expect
+        .poll(() => card.locator(".thumbs img").evaluateAll((imgs) => imgs.map((i) => i.getAttribute("src") ?? "")), { timeout: 20_000 })
+        .toEqual(Array(3).fill(expect.stringContaining(`/candidates/${picked}/`)))
       // Approving publishes the picked candidate, not the default one.
       const pickedFile = (await json(`${base}/api/ideas/${pending.ideaId}/generations`)).generations[0].candidates.find((c: any) => c.candidateId === picked).printFileUrl
       expect((await fetch(`${base}/api/ideas/${pending.ideaId}/approve`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200)

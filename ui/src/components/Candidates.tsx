@@ -10,7 +10,8 @@ import { createEffect, createResource, createSignal, For, on, Show } from "solid
 import { api, describeApiError } from "../api.ts"
 import { generationFinished } from "../generations.ts"
 
-export function Candidates(props: { ideaId: string }) {
+/** `onPicked`: the idea's card shows its pick, so the view reloads it. */
+export function Candidates(props: { ideaId: string; onPicked?: () => void }) {
   const [data, { refetch }] = createResource(() => props.ideaId, (id) => api.generations(id).catch(() => undefined))
   createEffect(
     on(generationFinished, (f) => {
@@ -30,6 +31,7 @@ export function Candidates(props: { ideaId: string }) {
     setError(null)
     try {
       await api.pick(props.ideaId, candidateId)
+      props.onPicked?.()
       await refetch()
     } catch (e) {
       setError(describeApiError(e))

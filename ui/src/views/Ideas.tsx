@@ -203,7 +203,7 @@ export function IdeasView() {
                   </div>
                 </Show>
                 <GenerationProgress ideaId={idea.ideaId} />
-                <Candidates ideaId={idea.ideaId} />
+                <Candidates ideaId={idea.ideaId} onPicked={() => void load()} />
                 <IdeaListings ideaId={idea.ideaId} version={`${idea.status}/${idea.reviewStatus}`} />
                 <Show when={actionError()?.id === idea.ideaId}>
                   <ActionErrorBanner error={actionError()!} testId="review-error" />
