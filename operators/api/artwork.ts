@@ -4,7 +4,7 @@
  * folded into the grammar, new candidates linked to their parent), and the live progress
  * of generations as Server-Sent Events.
  */
-import { Effect, Exit, Option, ParseResult, Schema } from "effect"
+import { Effect, Exit, Option, ParseResult, Schema, Struct } from "effect"
 import type { Context as HonoContext } from "hono"
 import { streamSSE } from "hono/streaming"
 import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
@@ -40,7 +40,8 @@ export const withPickedCandidate = (draft: Listing) =>
     return {
       ...draft,
       mockups: {
-        artwork: { ...art, seed: candidate.seed, candidateId: candidate.id, printFileKey: candidate.printFileKey, sha256: candidate.sha256, checks: candidate.checks },
+        // The old pick's preview is not this candidate's: dropped (mock-ups are already rendered).
+        artwork: { ...Struct.omit(art, "previewKey"), seed: candidate.seed, candidateId: candidate.id, printFileKey: candidate.printFileKey, sha256: candidate.sha256, checks: candidate.checks },
         mockups: [first, ...rest]
       }
     } satisfies Listing

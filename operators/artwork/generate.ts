@@ -25,7 +25,7 @@ import type { Artwork, CandidateArtwork, CandidateSpec, GenerationRequest, Quali
 import { Store } from "../store/store.ts"
 import { ImageEngine } from "./imageEngine.ts"
 import { checkVectorPrint, postProcess } from "./postprocess.ts"
-import { PRINT_DPI } from "./printFile.ts"
+import { PRINT_DPI, renderPrintPreview } from "./printFile.ts"
 import { GenerationProgress } from "./progress.ts"
 import { CANVAS } from "./typeset.ts"
 
@@ -98,10 +98,12 @@ export const generate = (
             yield* publish(position, { phase: "post-processing" })
             const print =
               rendered.kind === "print"
-                ? { png: rendered.png, checks: yield* checkVectorPrint(rendered.svg, rendered.png.length) }
+                ? { png: rendered.png, preview: yield* renderPrintPreview(rendered.svg), checks: yield* checkVectorPrint(rendered.svg, rendered.png.length) }
                 : yield* postProcess({ image: rendered.image, matte: rendered.matte })
             const key = yield* candidateAssetKey(ideaId, candidateId, "print.png")
             const stored = yield* blobs.put(key, print.png, { contentType: "image/png" })
+            const previewKey = yield* candidateAssetKey(ideaId, candidateId, "preview.png")
+            yield* blobs.put(previewKey, print.preview, { contentType: "image/png" })
             yield* store.upsertCandidate({
               id: candidateId,
               generationId,
@@ -114,19 +116,20 @@ export const generate = (
               checks: print.checks
             })
             yield* publish(position, { phase: "done", ...(print.checks.failures.length > 0 ? { reason: print.checks.failures.join("; ") } : {}) })
-            return { candidateId, seed: spec.seed, format: spec.format, printFileKey: key, checks: print.checks, uri: stored.uri, sha256: stored.sha256 }
+            return { candidateId, seed: spec.seed, format: spec.format, printFileKey: key, previewKey, checks: print.checks, uri: stored.uri, sha256: stored.sha256 }
           }).pipe(Effect.tapError((error) => publish(position, { phase: "failed", reason: describeError(error) })))
 
         const candidates = yield* Effect.forEach(specs, renderOne, { concurrency: engine.name === "comfyui" ? "unbounded" : 1 })
         const pick = bestCandidate(candidates)
         yield* store.pickCandidate(ideaId, pick.candidateId)
-        const summary: ReadonlyArray<CandidateArtwork> = candidates.map(({ candidateId, seed, format, printFileKey, checks }) => ({ candidateId, seed, format, printFileKey, checks }))
+        const summary: ReadonlyArray<CandidateArtwork> = candidates.map(({ candidateId, seed, format, printFileKey, previewKey, checks }) => ({ candidateId, seed, format, printFileKey, previewKey, checks }))
         return {
           idea: request.idea,
           seed: pick.seed,
           engine: request.engine,
           printFileKey: pick.printFileKey,
           printFileUri: pick.uri,
+          previewKey: pick.previewKey,
           width: CANVAS.width,
           height: CANVAS.height,
           dpi: PRINT_DPI,
