@@ -100,7 +100,7 @@ const ETSY = env["ETSY_KEYSTRING"] !== undefined && env["ETSY_SHOP_ID"] !== unde
 const ETSY_CLIENT = ETSY
   ? Etsy.layerConfig.pipe(Layer.provide(Layer.mergeAll(Http.layer, Credentials.layerConfig.pipe(Layer.provide(SERVICES)))))
   : // Only the Etsy nodes use the client, and they are absent without ETSY_*.
-    (Layer.empty as unknown as Layer.Layer<Etsy>)
+    Etsy.layerUnconfigured
 const PUBLISHERS = [
   exportBundle(),
   // Your shop's ids (see the README); ETSY_TAXONOMY_ID, ETSY_SHIPPING_PROFILE_ID, ETSY_READINESS_STATE_ID,

@@ -3,9 +3,10 @@
  * floor measured in the same run: sharp encoding a 4500x5400 RGBA PNG alone (the same
  * PNG settings as every print file), which every design pays at least once.
  *
- * - `procedural`: typeset + print file + its checks + 2 mock-ups (front, black and white).
+ * - `procedural`: typeset + print file + its checks + its preview + 2 mock-ups (front, black
+ *   and white) from the preview, as the generate and mockup operators do.
  * - `postprocess`: a 1024x1024 SDXL-shaped PNG (a design on a flat white ground, as the
- *   fake ComfyUI draws it) to a print file with its checks.
+ *   fake ComfyUI draws it) to a print file with its preview and checks.
  *
  * Targets (DESIGN.md): procedural <= 800 ms, post-processing <= 1500 ms. `ratio` is
  * floor / ours (higher is better, 1 = no more than the floor).
@@ -16,7 +17,7 @@ import { Effect } from "effect"
 import sharp from "sharp"
 import { renderMockups } from "../operators/artwork/garment.ts"
 import { checkVectorPrint, postProcess } from "../operators/artwork/postprocess.ts"
-import { renderPrintFile } from "../operators/artwork/printFile.ts"
+import { renderPrintFile, renderPrintPreview } from "../operators/artwork/printFile.ts"
 import { layoutDesign } from "../operators/artwork/typeset.ts"
 import { renderFakeImage } from "../test/fakes/comfyui.ts"
 import { emit, intFlag, log, monotonicMs, parseFlags } from "./harness.ts"
@@ -62,7 +63,8 @@ export const run = async (args: ReadonlyArray<string>) => {
         const design = yield* layoutDesign({ phrase: PHRASES[i % PHRASES.length]!, seed: `bench-${i}` })
         const png = yield* renderPrintFile(design.svg)
         yield* checkVectorPrint(design.svg, png.length)
-        yield* renderMockups({ printFile: png, colorways: ["black", "white"], variants: ["front"] })
+        const preview = yield* renderPrintPreview(design.svg)
+        yield* renderMockups({ printFile: preview, colorways: ["black", "white"], variants: ["front"] })
       })
     )
   )

@@ -146,6 +146,8 @@ export const CandidateArtwork = Schema.Struct({
   seed: Schema.String,
   format: Schema.String,
   printFileKey: Schema.String,
+  /** The print at mock-up scale (absent in artwork made before previews). */
+  previewKey: Schema.optional(Schema.String),
   checks: QualityChecks
 })
 export type CandidateArtwork = typeof CandidateArtwork.Type
@@ -157,6 +159,8 @@ export const Artwork = Schema.Struct({
   engine: Schema.Literal("procedural", "comfyui"),
   printFileKey: Schema.String,
   printFileUri: Schema.String,
+  /** The print at mock-up scale, which mock-ups start from (absent in artwork made before previews). */
+  previewKey: Schema.optional(Schema.String),
   width: Schema.Int,
   height: Schema.Int,
   dpi: Schema.Int,

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest"
 import { PermanentError } from "../runtime/errors.ts"
 import { FONT_IDS, loadFont } from "../operators/artwork/fonts.ts"
 import { renderMockups, MOCKUP_SIZE } from "../operators/artwork/garment.ts"
-import { MAX_PRINT_FILE_BYTES, renderPrintFile, toCmykTiff } from "../operators/artwork/printFile.ts"
+import { MAX_PRINT_FILE_BYTES, PRINT_PREVIEW, renderPrintFile, renderPrintPreview, toCmykTiff } from "../operators/artwork/printFile.ts"
 import {
   CANVAS,
   layoutDesign,
@@ -19,6 +19,7 @@ import {
   typesetDesign,
   type DesignSpec
 } from "../operators/artwork/typeset.ts"
+import { previewDifference } from "./support/images.ts"
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 const failure = async <A, E>(effect: Effect.Effect<A, E>): Promise<E> => {
@@ -236,6 +237,22 @@ describe("mock-ups", () => {
     const { data } = await sharp(mockups[0]!.jpeg).extract({ left: 980, top: 1500, width: 40, height: 40 }).raw().toBuffer({ resolveWithObject: true })
     expect(Math.max(...data)).toBeLessThan(80)
   }, 120_000)
+
+  it("renders the same mock-up from the print's preview as from the print file", async () => {
+    const svg = await run(typesetDesign({ phrase: "Dog mom", seed: "mock" }))
+    const preview = await run(renderPrintPreview(svg))
+    expect(await sharp(preview).metadata()).toMatchObject({ width: PRINT_PREVIEW.width, height: PRINT_PREVIEW.height, hasAlpha: true })
+    // The design at the print's placement, scaled: resampling apart, the print downscaled.
+    expect(await previewDifference(png, preview)).toBeLessThan(1.5)
+    const request = { colorways: ["white" as const], variants: ["front" as const] }
+    const [fromPrint] = await run(renderMockups({ printFile: png, ...request }))
+    const [fromPreview] = await run(renderMockups({ printFile: preview, ...request }))
+    const a = await sharp(fromPrint!.jpeg).raw().toBuffer()
+    const b = await sharp(fromPreview!.jpeg).raw().toBuffer()
+    let sum = 0
+    for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!)
+    expect(sum / a.length).toBeLessThan(1)
+  }, 60_000)
 
   it("rejects unknown colorways, bad hex and a print file of the wrong size", async () => {
     const bad = (request: Parameters<typeof renderMockups>[0]) => failure(renderMockups(request))

@@ -8,6 +8,7 @@ import sharp from "sharp"
 import { checkVectorPrint, postProcess } from "../operators/artwork/postprocess.ts"
 import { typesetDesign } from "../operators/artwork/typeset.ts"
 import { renderFakeImage } from "./fakes/comfyui.ts"
+import { previewDifference } from "./support/images.ts"
 
 const alphaAt = async (png: Buffer, x: number, y: number) => {
   const { data, info } = await sharp(png).extract({ left: x, top: y, width: 1, height: 1 }).raw().toBuffer({ resolveWithObject: true })
@@ -18,8 +19,11 @@ describe("post-processing", () => {
   it.effect("removes the flat background, trims, centres and scales onto the 4500x5400 canvas at 300 DPI", () =>
     Effect.gen(function* () {
       const image = yield* Effect.promise(() => renderFakeImage({ width: 1024, height: 1024, seed: 3, matte: false, index: 0 }))
-      const { png, checks } = yield* postProcess({ image })
+      const { png, preview, checks } = yield* postProcess({ image })
       const meta = yield* Effect.promise(() => sharp(png).metadata())
+      // The preview (what mock-ups start from) is the print at mock-up scale.
+      expect(yield* Effect.promise(() => sharp(preview).metadata())).toMatchObject({ width: 700, height: 840, hasAlpha: true })
+      expect(yield* Effect.promise(() => previewDifference(png, preview))).toBeLessThan(1.5)
       expect([meta.width, meta.height, meta.density, meta.hasAlpha, meta.space]).toEqual([4500, 5400, 300, true, "srgb"])
       expect(png.length).toBeLessThan(25 * 1024 * 1024)
       // Where the fake drew white is transparent; the disc's centre is opaque.

@@ -155,6 +155,8 @@ describe("refinement and the reviewer's pick", () => {
     const artwork = emitted.find((a) => a.generationId === refined.generationId)!
     expect(artwork.candidateId).toBe(other.candidateId)
     expect(artwork.printFileKey).toBe(other.printFileUrl.slice("/blobs/".length))
+    // ...mocked up from its own preview, which sits beside its print file.
+    expect(artwork.previewKey).toBe(artwork.printFileKey.replace(/print\.png$/, "preview.png"))
     expect(artwork.candidates?.map((c) => c.candidateId)).toEqual(after.generations[1]!.candidates.map((c) => c.candidateId))
 
     // Another refinement refines what the reviewer chose (the first generation), not the latest.

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { ConfigProvider, Effect, Either, Redacted } from "effect"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import { bloomHashes } from "../operators/ingest/dedupe.ts"
 import { cosine, Embedder, hashEmbedding, HASHING_MODEL, layerConfig, makeHashing, makeOpenAI } from "../operators/scoring/embedder.ts"
 import { isRetryable, PermanentError, RetryableError, retryAfterMs } from "../runtime/errors.ts"
 
@@ -35,6 +36,32 @@ describe("hashing embedder", () => {
     const zero = hashEmbedding("  ...  ", DIM)
     expect(zero.every((x) => x === 0)).toBe(true)
     expect(cosine(zero, hashEmbedding("anything", DIM))).toBe(0)
+  })
+
+  it("equals hashing every feature string on its own (the byte path changes no stored vector)", () => {
+    // The definition: w:word, b:previous word, c:3-5 char grams of " words ", each hashed from its UTF-8.
+    const reference = (text: string) => {
+      const vector = new Float64Array(DIM)
+      const add = (feature: string, weight: number) => {
+        const [slot, sign] = bloomHashes(feature, 2 ** 32)
+        vector[slot % DIM]! += sign & 1 ? weight : -weight
+      }
+      const words = text.normalize("NFKC").toLowerCase().match(/[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu) ?? []
+      words.forEach((word, i) => {
+        add(`w:${word}`, 1)
+        if (i > 0) add(`b:${words[i - 1]} ${word}`, 0.7)
+      })
+      const padded = ` ${words.join(" ")} `
+      for (let n = 3; n <= 5; n++) for (let i = 0; i + n <= padded.length; i++) add(`c:${padded.slice(i, i + n)}`, 0.25)
+      const norm = Math.sqrt(vector.reduce((s, x) => s + x * x, 0))
+      return Array.from(vector, (x) => Math.fround(norm > 0 ? x / norm : 0))
+    }
+    const alphabet = ["a", "z", "Q", "7", " ", "-", "'", "’", "é", "ß", "İ", "ﬁ", "\u0301", "Ω", "ا", "中", "😀", "𝔘"]
+    let seed = 11
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32
+    const texts = ["Plant Mom Energy | why every window is a jungle now", "Crème brûlée für alle", "東京 marathon 2026 🏃", ""]
+    for (let t = 0; t < 500; t++) texts.push(Array.from({ length: Math.floor(next() * 30) }, () => alphabet[Math.floor(next() * alphabet.length)]).join(""))
+    for (const text of texts) expect(hashEmbedding(text, DIM), text).toEqual(reference(text))
   })
 
   it("serves a batch in order, repeated texts included", async () => {

@@ -5,7 +5,7 @@
  * grammar, new candidates linked to their parent: the generation of the reviewer's pick,
  * else the latest), and the live progress of generations as Server-Sent Events.
  */
-import { Cause, Effect, Exit, Option, ParseResult, Schema } from "effect"
+import { Cause, Effect, Exit, Option, ParseResult, Schema, Struct } from "effect"
 import type { Context as HonoContext } from "hono"
 import { streamSSE } from "hono/streaming"
 import type { ApiRoutes, StreamDef } from "../../runtime/topology.ts"
@@ -42,7 +42,8 @@ export const withPickedCandidate = (draft: Listing) =>
     return {
       ...draft,
       mockups: {
-        artwork: { ...art, seed: candidate.seed, candidateId: candidate.id, printFileKey: candidate.printFileKey, sha256: candidate.sha256, checks: candidate.checks },
+        // The old pick's preview is not this candidate's: dropped (mock-ups are already rendered).
+        artwork: { ...Struct.omit(art, "previewKey"), seed: candidate.seed, candidateId: candidate.id, printFileKey: candidate.printFileKey, sha256: candidate.sha256, checks: candidate.checks },
         mockups: [first, ...rest]
       }
     } satisfies Listing

@@ -13,9 +13,10 @@
  * plain libjpeg-turbo, as mozjpeg takes ~7x longer on the grain for ~30% fewer bytes.
  */
 import { Effect } from "effect"
+import { LRUCache } from "lru-cache"
 import sharp, { type Sharp } from "sharp"
 import { PermanentError } from "../../runtime/errors.ts"
-import { sharpTask } from "./printFile.ts"
+import { PRINT_PREVIEW, sharpTask } from "./printFile.ts"
 import { CANVAS } from "./typeset.ts"
 
 /** Mock-up edge in pixels (square, the common marketplace listing image). */
@@ -44,7 +45,7 @@ export const COLORWAYS = {
 export type ColorwayName = keyof typeof COLORWAYS
 
 export interface MockupRequest {
-  /** The print PNG (4500 x 5400), as made by `renderPrintFile`. */
+  /** The print PNG (4500 x 5400), as made by `renderPrintFile`, or its preview (PRINT_PREVIEW size). */
   readonly printFile: Buffer
   /** Built-in colorway names, or custom colours. */
   readonly colorways: ReadonlyArray<ColorwayName | Colorway>
@@ -75,8 +76,8 @@ const SHIRT_PATH =
 const NECK_DEPTH: Record<Variant, number> = { front: 150, back: 45 }
 
 /** Where the 15 x 18 in print canvas lands: true to scale on a 21 in wide body, hung below the collar. */
-const PRINT_WIDTH = 700
-const PRINT_HEIGHT = Math.round((PRINT_WIDTH * CANVAS.height) / CANVAS.width)
+const PRINT_WIDTH = PRINT_PREVIEW.width
+const PRINT_HEIGHT = PRINT_PREVIEW.height
 const PRINT_TOP: Record<Variant, number> = { front: 470, back: 400 }
 
 const neckCurve = (depth: number, fromRight: boolean) => {
@@ -183,10 +184,12 @@ const rawLayer = async (image: Sharp): Promise<RawLayer> => {
 const FULL = { width: MOCKUP_SIZE, height: MOCKUP_SIZE, channels: 4 } as const
 
 /**
- * Colour-independent layers are built once per process (they cost more than a mock-up);
- * a failed build is dropped so a later call can retry it.
+ * Layers are built once per process and reused (they cost more than a mock-up): the
+ * colour-independent ones per variant, and the shirt on its backdrop per variant and
+ * colour, the latter bounded (16 MB each; a worker renders a few configured colourways).
+ * A failed build is dropped so a later call can retry it.
  */
-const layerCache = new Map<string, Promise<RawLayer>>()
+const layerCache = new LRUCache<string, Promise<RawLayer>>({ max: 6 + 4 })
 const cachedLayer = (key: string, build: () => Promise<RawLayer>): Promise<RawLayer> => {
   const cached = layerCache.get(key)
   if (cached !== undefined) return cached
@@ -246,17 +249,28 @@ const resolveColorway = (colorway: ColorwayName | Colorway): Effect.Effect<Color
     : Effect.fail(new PermanentError({ message: `colorway "${colorway.name}" has invalid hex "${colorway.hex}"` }))
 }
 
+/** Everything under the print: backdrop and shadow, the shirt in its colour, heather flecks. */
+const buildBase = async (variant: Variant, colorway: Colorway): Promise<RawLayer> => {
+  const [backdrop, flecks] = await Promise.all([
+    cachedLayer(`backdrop:${variant}`, () => buildBackdrop(variant)),
+    colorway.heather ? cachedLayer(`flecks:${variant}`, () => buildFlecks(variant)) : undefined
+  ])
+  return rawLayer(
+    sharp(backdrop.data, { raw: backdrop.raw }).composite([
+      { input: Buffer.from(garmentSvg(variant, colorway)) },
+      ...(flecks === undefined ? [] : [{ input: flecks.data, raw: flecks.raw }])
+    ])
+  )
+}
+
 const renderOne = (variant: Variant, colorway: Colorway, print: RawLayer): Effect.Effect<Mockup, PermanentError> =>
   sharpTask(`cannot render ${variant} mock-up in ${colorway.name}`, async () => {
-    const [backdrop, flecks, overlay] = await Promise.all([
-      cachedLayer(`backdrop:${variant}`, () => buildBackdrop(variant)),
-      colorway.heather ? cachedLayer(`flecks:${variant}`, () => buildFlecks(variant)) : undefined,
+    const [base, overlay] = await Promise.all([
+      cachedLayer(`base:${variant}:${colorway.hex}:${colorway.heather}`, () => buildBase(variant, colorway)),
       cachedLayer(`overlay:${variant}`, () => buildOverlay(variant))
     ])
-    const jpeg = await sharp(backdrop.data, { raw: backdrop.raw })
+    const jpeg = await sharp(base.data, { raw: base.raw })
       .composite([
-        { input: Buffer.from(garmentSvg(variant, colorway)) },
-        ...(flecks === undefined ? [] : [{ input: flecks.data, raw: flecks.raw }]),
         { input: print.data, raw: print.raw, left: (MOCKUP_SIZE - PRINT_WIDTH) / 2, top: PRINT_TOP[variant] },
         { input: overlay.data, raw: overlay.raw }
       ])
@@ -271,13 +285,16 @@ export const renderMockups = (request: MockupRequest): Effect.Effect<Array<Mocku
   Effect.gen(function* () {
     const colorways = yield* Effect.forEach(request.colorways, resolveColorway)
     const { width, height } = yield* sharpTask("cannot read print file", () => sharp(request.printFile).metadata())
-    if (width !== CANVAS.width || height !== CANVAS.height) {
+    const isPreview = width === PRINT_PREVIEW.width && height === PRINT_PREVIEW.height
+    if (!isPreview && (width !== CANVAS.width || height !== CANVAS.height)) {
       return yield* Effect.fail(
-        new PermanentError({ message: `print file is ${width}x${height}, expected ${CANVAS.width}x${CANVAS.height}` })
+        new PermanentError({
+          message: `print file is ${width}x${height}, expected ${CANVAS.width}x${CANVAS.height} (or its ${PRINT_PREVIEW.width}x${PRINT_PREVIEW.height} preview)`
+        })
       )
     }
     const print = yield* sharpTask("cannot scale print file", () =>
-      rawLayer(sharp(request.printFile).resize(PRINT_WIDTH, PRINT_HEIGHT, { kernel: "lanczos3" }))
+      rawLayer(isPreview ? sharp(request.printFile) : sharp(request.printFile).resize(PRINT_WIDTH, PRINT_HEIGHT, { kernel: "lanczos3" }))
     )
     const jobs = request.variants.flatMap((variant) => colorways.map((colorway) => ({ variant, colorway })))
     // Sharp already uses every core per image; more than two at once only adds memory.

@@ -27,7 +27,7 @@ import type { Artwork, CandidateArtwork, CandidateSpec, GenerationRequest, Quali
 import { Store } from "../store/store.ts"
 import { ImageEngine } from "./imageEngine.ts"
 import { checkVectorPrint, postProcess } from "./postprocess.ts"
-import { PRINT_DPI } from "./printFile.ts"
+import { PRINT_DPI, renderPrintPreview } from "./printFile.ts"
 import { GenerationProgress } from "./progress.ts"
 import { CANVAS } from "./typeset.ts"
 
@@ -102,10 +102,12 @@ export const generate = (
             yield* publish(position, { phase: "post-processing" })
             const print =
               rendered.kind === "print"
-                ? { png: rendered.png, checks: yield* checkVectorPrint(rendered.svg, rendered.png.length) }
+                ? { png: rendered.png, preview: yield* renderPrintPreview(rendered.svg), checks: yield* checkVectorPrint(rendered.svg, rendered.png.length) }
                 : yield* postProcess({ image: rendered.image, matte: rendered.matte })
             const key = yield* candidateAssetKey(ideaId, candidateId, "print.png")
             const stored = yield* blobs.put(key, print.png, { contentType: "image/png" })
+            const previewKey = yield* candidateAssetKey(ideaId, candidateId, "preview.png")
+            yield* blobs.put(previewKey, print.preview, { contentType: "image/png" })
             yield* store.upsertCandidate({
               id: candidateId,
               generationId,
@@ -118,7 +120,7 @@ export const generate = (
               checks: print.checks
             })
             yield* publish(position, { phase: "done", ...(print.checks.failures.length > 0 ? { reason: print.checks.failures.join("; ") } : {}) })
-            return { candidateId, seed: spec.seed, format: spec.format, printFileKey: key, checks: print.checks } satisfies CandidateArtwork
+            return { candidateId, seed: spec.seed, format: spec.format, printFileKey: key, previewKey, checks: print.checks } satisfies CandidateArtwork
           }).pipe(Effect.tapError((error) => publish(position, { phase: "failed", reason: describeError(error) })))
 
         const candidates = yield* Effect.forEach(specs, renderOne, { concurrency: engine.name === "comfyui" ? "unbounded" : 1 })
@@ -129,12 +131,16 @@ export const generate = (
         const current = yield* store.pickedCandidate(ideaId)
         if (Option.isNone(current)) return yield* new PermanentError({ message: `generate: idea ${ideaId} has no pick after its candidates were stored` })
         const pick = current.value
+        // The preview sits beside the pick's print file, unless the pick (of an earlier generation) was made before previews.
+        const previewKey = yield* candidateAssetKey(ideaId, pick.id, "preview.png")
+        const hasPreview = candidates.some((c) => c.candidateId === pick.id) || (yield* blobs.exists(previewKey))
         return {
           idea: request.idea,
           seed: pick.seed,
           engine: request.engine,
           printFileKey: pick.printFileKey,
           printFileUri: yield* blobs.uri(pick.printFileKey),
+          ...(hasPreview ? { previewKey } : {}),
           width: CANVAS.width,
           height: CANVAS.height,
           dpi: PRINT_DPI,

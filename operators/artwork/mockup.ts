@@ -41,15 +41,18 @@ export const mockup = (
         const blobs = yield* BlobStore
         const store = yield* Store
         const ideaId = artwork.idea.ideaId
-        const renderFor = (printFileKey: string) =>
-          Effect.flatMap(blobs.get(printFileKey), (bytes) => renderMockups({ printFile: Buffer.from(bytes), colorways: c.colorways, variants: c.variants }))
+        // From the print's preview when it has one: the same pixels at mock-up scale, without decoding 24 MP.
+        const renderFor = (art: { readonly printFileKey: string; readonly previewKey?: string | undefined }) =>
+          Effect.flatMap(blobs.get(art.previewKey ?? art.printFileKey), (bytes) =>
+            renderMockups({ printFile: Buffer.from(bytes), colorways: c.colorways, variants: c.variants })
+          )
         // Every candidate is mocked up under its own keys, for the reviewer to compare; the
         // pick's mock-ups are also the idea's (variants/), which listings and exports use.
         const others = (artwork.candidates ?? []).filter((candidate) => candidate.candidateId !== artwork.candidateId)
         yield* Effect.forEach(others, (candidate) =>
-          Effect.flatMap(renderFor(candidate.printFileKey), (rendered) => storeCandidateMockups(ideaId, candidate.candidateId, rendered))
+          Effect.flatMap(renderFor(candidate), (rendered) => storeCandidateMockups(ideaId, candidate.candidateId, rendered))
         )
-        const rendered = yield* renderFor(artwork.printFileKey)
+        const rendered = yield* renderFor(artwork)
         if (artwork.candidateId !== undefined) yield* storeCandidateMockups(ideaId, artwork.candidateId, rendered)
         const images = yield* Effect.forEach(
           rendered,

@@ -24,7 +24,7 @@
 import { Effect } from "effect"
 import sharp from "sharp"
 import { PermanentError } from "../../runtime/errors.ts"
-import { MAX_PRINT_FILE_BYTES, PRINT_DPI, sharpTask, toCmykTiff } from "./printFile.ts"
+import { MAX_PRINT_FILE_BYTES, PRINT_DPI, PRINT_PREVIEW, sharpTask, toCmykTiff } from "./printFile.ts"
 import { CANVAS, MARGIN } from "./typeset.ts"
 import type { QualityChecks } from "../schemas.ts"
 
@@ -49,6 +49,8 @@ export interface PostProcessOptions {
 
 export interface PrintFile {
   readonly png: Buffer
+  /** The print at mock-up scale (PRINT_PREVIEW), made from the same pixels. */
+  readonly preview: Buffer
   readonly tiff?: Buffer
   readonly checks: QualityChecks
 }
@@ -218,6 +220,23 @@ export const postProcess = (options: PostProcessOptions): Effect.Effect<PrintFil
         .png({ compressionLevel: 6, adaptiveFiltering: false, palette: false })
         .toBuffer()
     )
+    // The same placement at preview scale, from the source pixels (not a decode of the print).
+    const f = PRINT_PREVIEW.width / CANVAS.width
+    const [pw, ph, pl, pt] = [Math.max(1, Math.round(tw * f)), Math.max(1, Math.round(th * f)), Math.round(left * f), Math.round(top * f)]
+    const preview = yield* sharpTask("cannot render the print preview", () =>
+      sharp(data, { raw: { width: w, height: h, channels: 4 } })
+        .extract({ left: box.x1, top: box.y1, width: bw, height: bh })
+        .resize(pw, ph, { kernel: "lanczos3", fit: "fill" })
+        .extend({
+          top: pt,
+          bottom: Math.max(0, PRINT_PREVIEW.height - ph - pt),
+          left: pl,
+          right: Math.max(0, PRINT_PREVIEW.width - pw - pl),
+          background: { r: 0, g: 0, b: 0, alpha: 0 }
+        })
+        .png({ compressionLevel: 6, adaptiveFiltering: false, palette: false })
+        .toBuffer()
+    )
     const checks = judge(
       {
         coverage: (box.ink * scale * scale) / (CANVAS.width * CANVAS.height),
@@ -231,7 +250,7 @@ export const postProcess = (options: PostProcessOptions): Effect.Effect<PrintFil
     // Nearly nothing removed: the image had no flat background to take away.
     const kept = box.ink / (w * h)
     const all = kept > 0.97 ? { ...checks, failures: [...checks.failures, `${(kept * 100).toFixed(0)}% of the image kept: no flat background was found to remove`] } : checks
-    return options.cmyk ? { png, tiff: yield* toCmykTiff(png), checks: all } : { png, checks: all }
+    return options.cmyk ? { png, preview, tiff: yield* toCmykTiff(png), checks: all } : { png, preview, checks: all }
   })
 
 /**

@@ -16,6 +16,12 @@ export const PRINT_DPI = 300
 /** Marketplace upload limit (Amazon Merch, Redbubble). */
 export const MAX_PRINT_FILE_BYTES = 25 * 1024 * 1024
 
+/**
+ * The print at mock-up scale (the size it covers on a mock-up's shirt), stored beside the
+ * print file: mock-ups start from it instead of decoding 24 megapixels each time.
+ */
+export const PRINT_PREVIEW = { width: 700, height: Math.round((700 * CANVAS.height) / CANVAS.width) } as const
+
 /** A sharp pipeline as an Effect. */
 export const sharpTask = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, PermanentError> =>
   Effect.tryPromise({
@@ -45,6 +51,16 @@ export const renderPrintFile = (svg: string): Effect.Effect<Buffer, PermanentErr
     }
     return data
   })
+
+/** A print SVG rendered straight at preview size (vector: as sharp as the print, scaled). */
+export const renderPrintPreview = (svg: string): Effect.Effect<Buffer, PermanentError> =>
+  sharpTask("cannot render print preview", () =>
+    sharp(Buffer.from(svg), { density: (72 * PRINT_PREVIEW.width) / CANVAS.width })
+      .ensureAlpha()
+      .resize(PRINT_PREVIEW.width, PRINT_PREVIEW.height, { fit: "fill" })
+      .png({ compressionLevel: 6, adaptiveFiltering: false, palette: false })
+      .toBuffer()
+  )
 
 /**
  * The print PNG converted to CMYK through the built-in ICC profile (alpha kept as an extra

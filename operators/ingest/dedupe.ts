@@ -47,17 +47,25 @@ export const bloomSizing = (capacity: number, falsePositiveRate: number): BloomS
 const encoder = new TextEncoder()
 let scratch = new Uint8Array(256)
 
-/** MurmurHash3 x86 32-bit over `length` bytes of `data`. */
-const murmur3 = (data: Uint8Array, length: number, seed: number): number => {
-  let h = seed >>> 0
+/**
+ * MurmurHash3 x86 32-bit over `length` bytes of `data`, under the two seeds of double
+ * hashing at once (one pass over the bytes); `out` gets the two unsigned hashes.
+ */
+export const murmur3Pair = (data: Uint8Array, length: number, out: Uint32Array): void => {
+  let h = 0
+  let g = 0x9747b28c
   const blocks = length & ~3
   for (let i = 0; i < blocks; i += 4) {
     let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)
     k = Math.imul(k, 0xcc9e2d51)
     k = (k << 15) | (k >>> 17)
-    h ^= Math.imul(k, 0x1b873593)
+    k = Math.imul(k, 0x1b873593)
+    h ^= k
     h = (h << 13) | (h >>> 19)
     h = (Math.imul(h, 5) + 0xe6546b64) | 0
+    g ^= k
+    g = (g << 13) | (g >>> 19)
+    g = (Math.imul(g, 5) + 0xe6546b64) | 0
   }
   const tail = length & 3
   if (tail > 0) {
@@ -66,9 +74,15 @@ const murmur3 = (data: Uint8Array, length: number, seed: number): number => {
     if (tail === 3) k ^= data[blocks + 2]! << 16
     k = Math.imul(k, 0xcc9e2d51)
     k = (k << 15) | (k >>> 17)
-    h ^= Math.imul(k, 0x1b873593)
+    k = Math.imul(k, 0x1b873593)
+    h ^= k
+    g ^= k
   }
-  h ^= length
+  out[0] = fmix(h ^ length)
+  out[1] = fmix(g ^ length)
+}
+
+const fmix = (h: number): number => {
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13
@@ -77,6 +91,8 @@ const murmur3 = (data: Uint8Array, length: number, seed: number): number => {
   return h >>> 0
 }
 
+const pair = new Uint32Array(2)
+
 /**
  * The two hashes of double hashing, reduced mod m (h2 never 0, or all k bits would be
  * one): bit i of `key` is (h1 + i * h2) mod m. Both backends and the Lua script use this.
@@ -84,9 +100,9 @@ const murmur3 = (data: Uint8Array, length: number, seed: number): number => {
 export const bloomHashes = (key: string, bits: number): readonly [number, number] => {
   if (scratch.length < key.length * 3) scratch = new Uint8Array(key.length * 3)
   const { written } = encoder.encodeInto(key, scratch)
-  const h1 = murmur3(scratch, written, 0) % bits
-  const h2 = murmur3(scratch, written, 0x9747b28c) % bits
-  return [h1, h2 === 0 ? 1 : h2]
+  murmur3Pair(scratch, written, pair)
+  const h2 = pair[1]! % bits
+  return [pair[0]! % bits, h2 === 0 ? 1 : h2]
 }
 
 /** The k bit positions of `key`. */

@@ -418,8 +418,32 @@ export const make = (options: EtsyOptions): Effect.Effect<EtsyClient, never, Htt
     } satisfies EtsyClient
   })
 
+/**
+ * No shop configured: every call fails, permanently, naming what to set. The topology leaves
+ * out the nodes that need Etsy then; this keeps its services honest about that.
+ */
+const unconfigured: EtsyClient = (() => {
+  const fail = Effect.fail(new PermanentError({ message: "Etsy is not configured: set ETSY_KEYSTRING, ETSY_SHARED_SECRET and ETSY_SHOP_ID" }))
+  return {
+    shopId: "",
+    apiUrl: "",
+    call: () => fail,
+    createDraftListing: () => fail,
+    getListing: () => fail,
+    getListingsByShop: () => fail,
+    updateListing: () => fail,
+    getListingInventory: () => fail,
+    updateListingInventory: () => fail,
+    getListingImages: () => fail,
+    uploadListingImage: () => fail,
+    getShopReceipts: () => fail,
+    budget: Effect.succeed({ limitPerSecond: undefined, remainingThisSecond: undefined, limitPerDay: undefined, remainingToday: undefined })
+  }
+})()
+
 export class Etsy extends Context.Tag("desainz/Etsy")<Etsy, EtsyClient>() {
   static readonly layer = (options: EtsyOptions): Layer.Layer<Etsy, never, HttpClient.HttpClient | Credentials> => Layer.effect(Etsy, make(options))
+  static readonly layerUnconfigured: Layer.Layer<Etsy> = Layer.succeed(Etsy, unconfigured)
   /** From ETSY_* (see `EtsyConfig`); a missing ETSY_KEYSTRING, ETSY_SHARED_SECRET or ETSY_SHOP_ID stops the start naming it. */
   static readonly layerConfig: Layer.Layer<Etsy, ConfigError.ConfigError, HttpClient.HttpClient | Credentials> = Layer.effect(
     Etsy,

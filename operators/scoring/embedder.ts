@@ -12,16 +12,15 @@
  *
  * Both return float32 values (`Math.fround`), exactly what pgvector stores, so a vector
  * read back from the store equals the one that was written and scores computed from either
- * agree to the last bit. Calls are batched and cached by content hash in a bounded LRU.
+ * agree to the last bit. Calls are batched and cached by text in a bounded LRU.
  */
-import { createHash } from "node:crypto"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import { LRUCache } from "lru-cache"
 import OpenAI from "openai"
 import { PermanentError, type RetryableError } from "../../runtime/errors.ts"
 import { USER_AGENT } from "../../runtime/httpClient.ts"
 import { EmbeddingDim } from "../../runtime/sql.ts"
-import { bloomHashes } from "../ingest/dedupe.ts"
+import { bloomHashes, murmur3Pair } from "../ingest/dedupe.ts"
 import { classifyOpenAIError } from "../openaiErrors.ts"
 
 export type EmbedError = RetryableError | PermanentError
@@ -41,7 +40,10 @@ const normalized = (values: ArrayLike<number>): ReadonlyArray<number> => {
   let norm = 0
   for (let i = 0; i < values.length; i++) norm += values[i]! * values[i]!
   norm = Math.sqrt(norm)
-  return Array.from(values, (v) => Math.fround(norm > 0 ? v / norm : 0))
+  // Sized up front: filling a preallocated array is several times faster than growing one.
+  const unit = new Array<number>(values.length)
+  for (let i = 0; i < values.length; i++) unit[i] = Math.fround(norm > 0 ? values[i]! / norm : 0)
+  return unit
 }
 
 /**
@@ -54,31 +56,30 @@ const cached = (
   options: { readonly batchSize: number; readonly cacheSize: number },
   call: (texts: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<ReadonlyArray<number>>, EmbedError>
 ): EmbedderShape => {
+  // Keyed by the text itself: one cache per model and dimension, and a text is far smaller than its vector.
   const cache = new LRUCache<string, ReadonlyArray<number>>({ max: options.cacheSize })
-  const keyOf = (text: string) => createHash("sha1").update(`${model}\u0000${dimensions}\u0000${text}`).digest("base64")
   return {
     model,
     dimensions,
     embed: (texts) =>
       Effect.gen(function* () {
-        const keys = texts.map(keyOf)
         const found = new Map<string, ReadonlyArray<number>>()
-        const missing = new Map<string, string>()
-        keys.forEach((key, i) => {
-          const hit = cache.get(key)
-          if (hit !== undefined) found.set(key, hit)
-          else missing.set(key, texts[i]!)
-        })
+        const missing = new Set<string>()
+        for (const text of texts) {
+          const hit = cache.get(text)
+          if (hit !== undefined) found.set(text, hit)
+          else missing.add(text)
+        }
         const todo = [...missing]
         for (let start = 0; start < todo.length; start += options.batchSize) {
           const chunk = todo.slice(start, start + options.batchSize)
-          const vectors = yield* call(chunk.map(([, text]) => text))
-          chunk.forEach(([key], i) => {
-            found.set(key, vectors[i]!)
-            cache.set(key, vectors[i]!)
+          const vectors = yield* call(chunk)
+          chunk.forEach((text, i) => {
+            found.set(text, vectors[i]!)
+            cache.set(text, vectors[i]!)
           })
         }
-        return keys.map((key) => found.get(key)!)
+        return texts.map((text) => found.get(text)!)
       })
   }
 }
@@ -92,22 +93,72 @@ const BIGRAM_WEIGHT = 0.7
 const CHAR_WEIGHT = 0.25
 const WORD = /[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu
 
-/** The hashing embedder on one text: pure, synchronous, the same on every machine. */
+let bytes = new Uint8Array(1_024)
+let feature = new Uint8Array(256)
+const hashes = new Uint32Array(2)
+const PREFIX = { w: 0x77, b: 0x62, c: 0x63, colon: 0x3a } as const
+
+/**
+ * The hashing embedder on one text: pure, synchronous, the same on every machine.
+ *
+ * Every feature is a two-byte prefix (`w:`, `b:`, `c:`) and a run of the padded text, so
+ * the text is UTF-8 encoded once and each feature hashed from its bytes (the same bytes,
+ * so the same vector, as encoding each feature string).
+ */
 export const hashEmbedding = (text: string, dimensions: number): ReadonlyArray<number> => {
   const vector = new Float64Array(dimensions)
-  const add = (feature: string, weight: number) => {
+  const words = text.normalize("NFKC").toLowerCase().match(WORD) ?? []
+  const padded = ` ${words.join(" ")} `
+  // offsets[i]: the byte where code unit i starts (a lone surrogate half has no bytes of
+  // its own in UTF-8, so such text takes the string path below).
+  if (bytes.length < padded.length * 3) bytes = new Uint8Array(padded.length * 3)
+  const offsets = new Int32Array(padded.length + 1)
+  let surrogates = false
+  for (let i = 0, o = 0; i < padded.length; i++) {
+    const c = padded.charCodeAt(i)
+    offsets[i] = o
+    if (c < 0x80) bytes[o++] = c
+    else if (c < 0x800) {
+      bytes[o++] = 0xc0 | (c >> 6)
+      bytes[o++] = 0x80 | (c & 0x3f)
+    } else if (c < 0xd800 || c > 0xdfff) {
+      bytes[o++] = 0xe0 | (c >> 12)
+      bytes[o++] = 0x80 | ((c >> 6) & 0x3f)
+      bytes[o++] = 0x80 | (c & 0x3f)
+    } else surrogates = true
+    offsets[i + 1] = o
+  }
+  const add = (prefix: number, from: number, to: number, weight: number) => {
+    const length = 2 + offsets[to]! - offsets[from]!
+    if (feature.length < length) feature = new Uint8Array(length * 2)
+    feature[0] = prefix
+    feature[1] = PREFIX.colon
+    for (let o = offsets[from]!, j = 2; j < length; o++, j++) feature[j] = bytes[o]!
     // Two independent 32-bit murmur3 hashes (the Bloom filter's): one picks the slot, one the sign.
-    const [slot, sign] = bloomHashes(feature, 2 ** 32)
+    murmur3Pair(feature, length, hashes)
+    vector[hashes[0]! % dimensions]! += hashes[1]! & 1 || hashes[1] === 0 ? weight : -weight
+  }
+  const addString = (key: string, weight: number) => {
+    const [slot, sign] = bloomHashes(key, 2 ** 32)
     vector[slot % dimensions]! += sign & 1 ? weight : -weight
   }
-  const words = text.normalize("NFKC").toLowerCase().match(WORD) ?? []
+  // Word i spans code units [starts[i], starts[i] + length) of `padded`.
+  let start = 1
   words.forEach((word, i) => {
-    add(`w:${word}`, WORD_WEIGHT)
-    if (i > 0) add(`b:${words[i - 1]} ${word}`, BIGRAM_WEIGHT)
+    if (surrogates) addString(`w:${word}`, WORD_WEIGHT)
+    else add(PREFIX.w, start, start + word.length, WORD_WEIGHT)
+    if (i > 0) {
+      const previous = words[i - 1]!
+      if (surrogates) addString(`b:${previous} ${word}`, BIGRAM_WEIGHT)
+      else add(PREFIX.b, start - 1 - previous.length, start + word.length, BIGRAM_WEIGHT)
+    }
+    start += word.length + 1
   })
-  const padded = ` ${words.join(" ")} `
   for (let n = 3; n <= 5; n++) {
-    for (let i = 0; i + n <= padded.length; i++) add(`c:${padded.slice(i, i + n)}`, CHAR_WEIGHT)
+    for (let i = 0; i + n <= padded.length; i++) {
+      if (surrogates) addString(`c:${padded.slice(i, i + n)}`, CHAR_WEIGHT)
+      else add(PREFIX.c, i, i + n, CHAR_WEIGHT)
+    }
   }
   return normalized(vector)
 }

@@ -115,42 +115,42 @@ export const score = (
           .pipe(Effect.provideService(VectorIndex, index))
         const scored = batch.signals
         const ideas = scored.map((s) => (s.mergeInto === undefined ? ideaOf(s, weights) : undefined))
-        yield* store.upsertIdeas(
-          scored.flatMap((s, i) => {
-            const idea = ideas[i]
-            return idea === undefined
-              ? []
-              : [
-                  {
-                    id: idea.ideaId,
-                    signalId: idea.signalId,
-                    title: idea.title,
-                    description: s.signal.content,
-                    embedding: s.embedding,
-                    score: idea.score,
-                    factors: { ...s.factors, ...s.details },
-                    weightsVersion: idea.weightsVersion,
-                    eventAt: new Date(s.at)
-                  }
-                ]
-          })
+        const newIdeas = scored.flatMap((s, i) => {
+          const idea = ideas[i]
+          return idea === undefined
+            ? []
+            : [
+                {
+                  id: idea.ideaId,
+                  signalId: idea.signalId,
+                  title: idea.title,
+                  description: s.signal.content,
+                  embedding: s.embedding,
+                  score: idea.score,
+                  factors: { ...s.factors, ...s.details },
+                  weightsVersion: idea.weightsVersion,
+                  eventAt: new Date(s.at)
+                }
+              ]
+        })
+        const merges = scored.flatMap((s) =>
+          s.mergeInto === undefined
+            ? []
+            : [
+                {
+                  mergedId: s.ideaId,
+                  ideaId: s.mergeInto.ideaId,
+                  signalId: signalIdOf(s.signal.contentHash ?? contentHash(s.signal)),
+                  similarity: s.mergeInto.similarity,
+                  eventAt: new Date(s.at)
+                }
+              ]
         )
-        yield* store.recordMerges(
-          scored.flatMap((s) =>
-            s.mergeInto === undefined
-              ? []
-              : [
-                  {
-                    mergedId: s.ideaId,
-                    ideaId: s.mergeInto.ideaId,
-                    signalId: signalIdOf(s.signal.contentHash ?? contentHash(s.signal)),
-                    similarity: s.mergeInto.similarity,
-                    eventAt: new Date(s.at)
-                  }
-                ]
-          )
-        )
-        yield* index.add(scored.filter((s) => s.mergeInto === undefined).map((s) => ({ ideaId: s.ideaId, at: s.at, embedding: s.embedding })))
+        const indexed = scored.filter((s) => s.mergeInto === undefined).map((s) => ({ ideaId: s.ideaId, at: s.at, embedding: s.embedding }))
+        // Ideas first: a merge row points to its idea, and another replica that finds an idea in the
+        // index may record a merge into it at once. Then the merges and the index entries, together.
+        yield* store.upsertIdeas(newIdeas)
+        yield* Effect.all([store.recordMerges(merges), index.add(indexed)], { concurrency: "unbounded", discard: true })
         const lateFlags = yield* scorer.late(batch)
         const late = scored.filter((_, i) => lateFlags[i])
         if (late.length > 0) {

@@ -117,9 +117,12 @@ let accumulator = new Float64Array(1_024)
  * (and ties, broken by id) are exactly a dense scan's.
  */
 const search = (days: Iterable<Day>, s: NeighbourSearch): ReadonlyArray<IndexedIdea> => {
+  const query = s.embedding
   const dims: Array<number> = []
-  s.embedding.forEach((x, d) => x !== 0 && dims.push(d))
+  for (let d = 0; d < query.length; d++) if (query[d] !== 0) dims.push(d)
   const top: Array<{ readonly entry: Entry; readonly similarity: number }> = []
+  // What an idea must reach to enter a full list (ties then go by id).
+  let floor = -Infinity
   const worse = (a: { readonly entry: Entry; readonly similarity: number }, similarity: number, id: string) =>
     a.similarity < similarity || (a.similarity === similarity && a.entry.ideaId > id)
   for (const day of days) {
@@ -130,7 +133,7 @@ const search = (days: Iterable<Day>, s: NeighbourSearch): ReadonlyArray<IndexedI
     for (const d of dims) {
       const list = postings[d]
       if (list === undefined) continue
-      const q = s.embedding[d]!
+      const q = query[d]!
       const { ids, values } = list
       for (let j = 0; j < ids.length; j++) {
         const i = ids[j]!
@@ -139,13 +142,14 @@ const search = (days: Iterable<Day>, s: NeighbourSearch): ReadonlyArray<IndexedI
     }
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!
-      if (entry.at < s.from || entry.at >= s.to || entry.ideaId === s.excludeId) continue
       const similarity = dot[i]! * entry.inverseNorm
+      if (similarity < floor || entry.at < s.from || entry.at >= s.to || entry.ideaId === s.excludeId) continue
       if (top.length === s.limit && !worse(top[top.length - 1]!, similarity, entry.ideaId)) continue
       let at = top.length
       while (at > 0 && worse(top[at - 1]!, similarity, entry.ideaId)) at--
       top.splice(at, 0, { entry, similarity })
       if (top.length > s.limit) top.pop()
+      if (top.length === s.limit) floor = top[top.length - 1]!.similarity
     }
   }
   return top.map(({ entry }) => ({ ideaId: entry.ideaId, at: entry.at, embedding: entry.embedding }))

@@ -181,5 +181,15 @@ layer(Layer.merge(credentials.pipe(Layer.provideMerge(migratedStore("desainz-ets
         expect(fake.state.creates).toEqual([])
       })
     )
+
+    it.effect("without a shop configured, every call fails permanently and names what to set", () =>
+      Effect.gen(function* () {
+        const etsy = yield* Effect.provide(Etsy.Etsy, Etsy.Etsy.layerUnconfigured)
+        const error = yield* Effect.flip(etsy.createDraftListing(draft))
+        expect(isRetryable(error)).toBe(false)
+        expect(error.message).toContain("ETSY_KEYSTRING")
+        expect(yield* Effect.flip(etsy.getShopReceipts({}))).toMatchObject({ _tag: "PermanentError" })
+      })
+    )
   })
 })
