@@ -34,6 +34,7 @@ import * as RedisTransport from "../runtime/transport/redis.ts"
 import { type FakeComfyUI, startFakeComfyUI } from "./fakes/comfyui.ts"
 import { requests } from "./fixtures/generate.topology.ts"
 import { uniqueName } from "./support/harness.ts"
+import { startTcpProxy } from "./support/tcpProxy.ts"
 import { sampleIdea } from "./support/listings.ts"
 import { freePort } from "./support/redisServer.ts"
 import { migratedStore } from "./support/store.ts"
@@ -332,6 +333,40 @@ describe("GenerationProgress on redis: bad input and outages", () => {
       await Promise.all([subscriber.dispose(), publisher.dispose()])
     }
   })
+
+  it("a subscription whose connection goes half-open is found by its PING, reconnects and hears again", async () => {
+    const target = new URL(inject("redisUrl"))
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
+    const name = uniqueName("halfopen")
+    const logs: Array<string> = []
+    const subscriber = runtimeOf(GenerationProgress.layerRedis({ url: Redacted.make(proxy.url), topology: name, livenessMs: 300 }), logs)
+    const publisher = runtimeOf(GenerationProgress.layerRedis({ url: Redacted.make(inject("redisUrl")), topology: name }))
+    try {
+      const received: Array<GenerationState> = []
+      await subscriber.runPromise(Effect.flatMap(GenerationProgress, (p) => p.subscribe((s) => void received.push(s))))
+      const publish = (candidate: number) => publisher.runPromise(Effect.flatMap(GenerationProgress, (p) => p.publish(state(4, candidate))))
+      await publish(0)
+      await waitFor("the first state arrives", () => received.some((s) => s.candidate === 0), 20_000)
+      // The connection now swallows everything and answers nothing; new ones get through again.
+      proxy.cut()
+      proxy.restore()
+      // Keep publishing until one arrives over the new connection.
+      let candidate = 1
+      await waitFor(
+        "a state arrives after the reconnect",
+        async () => {
+          if (received.some((s) => s.candidate >= 1)) return true
+          await publish(candidate++)
+          return false
+        },
+        60_000
+      )
+      expect(logs.some((l) => l.startsWith("WARN") && l.includes("does not answer"))).toBe(true)
+    } finally {
+      await Promise.all([subscriber.dispose(), publisher.dispose()])
+      await proxy.close()
+    }
+  }, 90_000)
 
   it("publishing to an unreachable redis neither fails nor waits; what is lost is logged and counted", async () => {
     const logs: Array<string> = []

@@ -8,8 +8,8 @@
  * One layer per backend, as the transport: with `REDIS_URL` the states cross processes
  * and hosts through Redis (a Lua script stores the latest state in a hash under the
  * topology's key prefix and PUBLISHes it; each subscribing process holds one pub/sub
- * connection), so a generate worker beside ComfyUI on a GPU host reaches the UI served
- * elsewhere. Without it (`npm start`, one process) they stay in the process.
+ * connection, PINGed so a half-open one is found and reopened), so a generate worker
+ * beside ComfyUI on a GPU host reaches the UI served elsewhere. Without it (`npm start`, one process) they stay in the process.
  *
  * Progress is advisory: publishing never waits on Redis nor fails a generation. A state
  * that cannot be published is logged (warn once per outage, then debug) and counted in
@@ -114,6 +114,11 @@ export interface RedisProgressOptions extends ProgressOptions {
   readonly url: Redacted.Redacted<string>
   /** The topology's name: the keys and the channel live under its prefix. */
   readonly topology: string
+  /**
+   * How long Redis may take to answer, and how often an idle subscriber PINGs to find a
+   * half-open connection (a dropped NAT entry sends no FIN); default 10 s.
+   */
+  readonly livenessMs?: number | undefined
 }
 
 const PUBLISH_LUA = readFileSync(new URL("./lua/progress-publish.lua", import.meta.url), "utf8")
@@ -144,10 +149,11 @@ export const makeRedis = (options: RedisProgressOptions) =>
     // Logs from callbacks (a reply, a message) go through the logger this layer was built with.
     const runtime = yield* Effect.runtime<never>()
     const log = (effect: Effect.Effect<void>) => Runtime.runFork(runtime)(effect)
+    const livenessMs = options.livenessMs ?? 10_000
     const connect = () => {
-      // One try per command, and an answer within 10 s (a half-open connection never answers):
-      // a late state is worth little, and the in-flight bound caps what waits.
-      const r = new Redis(Redacted.value(options.url), { maxRetriesPerRequest: 1, commandTimeout: 10_000, enableAutoPipelining: false })
+      // One try per command, and an answer within livenessMs (a half-open connection never
+      // answers): a late state is worth little, and the in-flight bound caps what waits.
+      const r = new Redis(Redacted.value(options.url), { maxRetriesPerRequest: 1, commandTimeout: livenessMs, enableAutoPipelining: false })
       r.on("error", () => undefined) // surfaced by the failing command, or the subscription
       return r
     }
@@ -209,6 +215,7 @@ export const makeRedis = (options: RedisProgressOptions) =>
       }
       tell(listeners, decoded.right)
     }
+    let liveness: ReturnType<typeof setInterval> | undefined
     const startSubscriber = async () => {
       const r = connect()
       subscriber = r
@@ -221,9 +228,20 @@ export const makeRedis = (options: RedisProgressOptions) =>
         r.disconnect()
         throw error
       }
+      // A subscriber only listens, so it would never notice a half-open connection: a PING
+      // unanswered within livenessMs drops it, and ioredis reconnects and subscribes again.
+      liveness = setInterval(() => {
+        if (r.status !== "ready") return
+        r.ping().catch((error: unknown) => {
+          log(Effect.logWarning(`generation progress: the subscription on redis does not answer (${describeError(error)}); reconnecting`))
+          r.disconnect(true)
+        })
+      }, livenessMs)
+      liveness.unref()
     }
     yield* Effect.addFinalizer(() =>
       Effect.promise(async () => {
+        clearInterval(liveness)
         const r = subscriber
         subscriber = undefined
         if (r !== undefined) await Effect.runPromise(close(r))
