@@ -334,7 +334,7 @@ describe("GenerationProgress on redis: bad input and outages", () => {
     }
   })
 
-  it("a subscription whose connection goes half-open is found by its PING, reconnects and hears again", async () => {
+  it("a subscription whose connection goes half-open is found by its PING, reconnects, reports the gap and hears again", async () => {
     const target = new URL(inject("redisUrl"))
     const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
     const name = uniqueName("halfopen")
@@ -343,7 +343,8 @@ describe("GenerationProgress on redis: bad input and outages", () => {
     const publisher = runtimeOf(GenerationProgress.layerRedis({ url: Redacted.make(inject("redisUrl")), topology: name }))
     try {
       const received: Array<GenerationState> = []
-      await subscriber.runPromise(Effect.flatMap(GenerationProgress, (p) => p.subscribe((s) => void received.push(s))))
+      let gaps = 0
+      await subscriber.runPromise(Effect.flatMap(GenerationProgress, (p) => p.subscribe((s) => void received.push(s), () => void gaps++)))
       const publish = (candidate: number) => publisher.runPromise(Effect.flatMap(GenerationProgress, (p) => p.publish(state(4, candidate))))
       await publish(0)
       await waitFor("the first state arrives", () => received.some((s) => s.candidate === 0), 20_000)
@@ -362,6 +363,8 @@ describe("GenerationProgress on redis: bad input and outages", () => {
         60_000
       )
       expect(logs.some((l) => l.startsWith("WARN") && l.includes("does not answer"))).toBe(true)
+      // The subscriber heard that states may have been missed, to read the latest again.
+      expect(gaps).toBeGreaterThanOrEqual(1)
     } finally {
       await Promise.all([subscriber.dispose(), publisher.dispose()])
       await proxy.close()

@@ -143,26 +143,28 @@ export const artworkApi =
     /** States waiting for a slow SSE client beyond this drop the oldest: a candidate's later states supersede them. */
     const MAX_QUEUED = 1_000
     app.get("/api/generations/events", async (c) => {
-      const queue: Array<GenerationState> = []
+      // A state to send, or "gap": states were missed, send the latest of each again.
+      const queue: Array<GenerationState | "gap"> = []
       let wake: (() => void) | undefined
+      const push = (item: GenerationState | "gap") => {
+        if (queue.length >= MAX_QUEUED) queue.shift()
+        queue.push(item)
+        wake?.()
+      }
       // Subscribed before the snapshot is read, so no state falls between the two.
       const exit = await ctx.run(
         Effect.gen(function* () {
           const progress = yield* GenerationProgress
-          const unsubscribe = yield* progress.subscribe((state) => {
-            if (queue.length >= MAX_QUEUED) queue.shift()
-            queue.push(state)
-            wake?.()
-          })
+          const unsubscribe = yield* progress.subscribe(push, () => push("gap"))
           const snapshot = yield* Effect.onError(progress.current, () => Effect.sync(unsubscribe))
-          return { unsubscribe, snapshot }
+          return { progress, unsubscribe, snapshot }
         })
       )
       if (Exit.isFailure(exit)) {
         const error = Cause.squash(exit.cause)
         return c.json({ error: `generation progress is not available: ${describeError(error)}` }, 503)
       }
-      const { unsubscribe, snapshot } = exit.value
+      const { progress, unsubscribe, snapshot } = exit.value
       return streamSSE(c, async (stream) => {
         let open = true
         stream.onAbort(() => {
@@ -173,6 +175,12 @@ export const artworkApi =
         await stream.writeSSE({ event: "snapshot", data: JSON.stringify(snapshot) })
         while (open) {
           const next = queue.shift()
+          if (next === "gap") {
+            const latest = await ctx.run(progress.current)
+            // Unreadable now: the next gap or the client's reconnect brings the picture back.
+            if (Exit.isSuccess(latest)) await stream.writeSSE({ event: "snapshot", data: JSON.stringify(latest.value) })
+            continue
+          }
           if (next !== undefined) {
             await stream.writeSSE({ event: "progress", data: JSON.stringify(next) })
             continue

@@ -47,9 +47,10 @@ export interface GenerationProgressService {
   readonly publish: (state: Omit<GenerationState, "at">) => Effect.Effect<void>
   /**
    * Calls `listener` with every state published from now on (by any process on the same
-   * backend) once this succeeds; returns the unsubscribe.
+   * backend) once this succeeds, and `onGap` when states may have been missed (the
+   * subscription was reopened: read `current` again); returns the unsubscribe.
    */
-  readonly subscribe: (listener: (state: GenerationState) => void) => Effect.Effect<() => void, RetryableError>
+  readonly subscribe: (listener: (state: GenerationState) => void, onGap?: () => void) => Effect.Effect<() => void, RetryableError>
   /** The latest state of each recent candidate, oldest first. */
   readonly current: Effect.Effect<ReadonlyArray<GenerationState>, RetryableError>
 }
@@ -71,10 +72,10 @@ const dropped = (metrics: Option.Option<Metrics["Type"]>, reason: "publish-faile
       .inc({ reason })
   )
 
-const tell = (listeners: ReadonlySet<(state: GenerationState) => void>, state: GenerationState) => {
+const tell = <A extends ReadonlyArray<unknown>>(listeners: ReadonlySet<(...args: A) => void>, ...args: A) => {
   for (const listener of listeners) {
     try {
-      listener(state)
+      listener(...args)
     } catch {
       // A failing subscriber (a closed SSE stream) must not stop the others nor the generation.
     }
@@ -201,6 +202,7 @@ export const makeRedis = (options: RedisProgressOptions) =>
 
     // Subscribers: one pub/sub connection for the process, opened by the first subscriber.
     const listeners = new Set<(state: GenerationState) => void>()
+    const gapListeners = new Set<() => void>()
     let subscriberMetrics: Option.Option<Metrics["Type"]> = Option.none()
     let subscriber: Redis | undefined
     let subscribing: Promise<void> | undefined
@@ -228,6 +230,9 @@ export const makeRedis = (options: RedisProgressOptions) =>
         r.disconnect()
         throw error
       }
+      // Every later "ready" is a reconnect (ioredis subscribes again): what was published
+      // in between is lost, so the subscribers hear of the gap and read the latest states.
+      r.on("ready", () => tell(gapListeners))
       // A subscriber only listens, so it would never notice a half-open connection: a PING
       // unanswered within livenessMs drops it, and ioredis reconnects and subscribes again.
       liveness = setInterval(() => {
@@ -248,7 +253,7 @@ export const makeRedis = (options: RedisProgressOptions) =>
       })
     )
 
-    const subscribe: GenerationProgressService["subscribe"] = (listener) =>
+    const subscribe: GenerationProgressService["subscribe"] = (listener, onGap) =>
       Effect.gen(function* () {
         subscriberMetrics = yield* Effect.serviceOption(Metrics)
         yield* Effect.tryPromise({
@@ -262,7 +267,11 @@ export const makeRedis = (options: RedisProgressOptions) =>
           catch: (cause) => new RetryableError({ message: `generation progress: cannot subscribe on redis: ${describeError(cause)}`, cause })
         })
         listeners.add(listener)
-        return () => void listeners.delete(listener)
+        if (onGap !== undefined) gapListeners.add(onGap)
+        return () => {
+          listeners.delete(listener)
+          if (onGap !== undefined) gapListeners.delete(onGap)
+        }
       })
 
     const current: GenerationProgressService["current"] = Effect.gen(function* () {

@@ -12,8 +12,12 @@ const [states, setStates] = createStore<Record<string, GenerationState>>({})
 /** Bumped when a candidate of an idea is stored, mocked up or failed, so views reload its generations. */
 const [finished, setFinished] = createSignal<{ ideaId: string; at: number } | null>(null)
 let source: EventSource | undefined
+/** Snapshots received: the first is the starting picture, later ones may carry what a gap hid. */
+let snapshots = 0
 
 const key = (s: GenerationState) => `${s.generationId}:${s.candidate}`
+/** Print files stored (done), mock-ups stored (mocked-up), or given up: the idea's candidates changed. */
+const isEnd = (phase: GenerationState["phase"]) => phase === "done" || phase === "mocked-up" || phase === "failed"
 
 const apply = (list: ReadonlyArray<GenerationState>) =>
   setStates(
@@ -27,12 +31,18 @@ export const connectGenerations = () => {
   if (source !== undefined || typeof EventSource === "undefined") return
   createRoot(() => {
     source = new EventSource("/api/generations/events")
-    source.addEventListener("snapshot", (e) => apply(JSON.parse((e as MessageEvent<string>).data) as Array<GenerationState>))
+    // On (re)connect, and again after the server's subscription had a gap: a candidate that
+    // finished meanwhile counts as finished now.
+    source.addEventListener("snapshot", (e) => {
+      const list = JSON.parse((e as MessageEvent<string>).data) as Array<GenerationState>
+      const ended = snapshots++ === 0 ? [] : list.filter((s) => isEnd(s.phase) && states[key(s)]?.phase !== s.phase)
+      apply(list)
+      for (const s of ended) setFinished({ ideaId: s.ideaId, at: Date.now() })
+    })
     source.addEventListener("progress", (e) => {
       const state = JSON.parse((e as MessageEvent<string>).data) as GenerationState
       apply([state])
-      // Print files stored (done), mock-ups stored (mocked-up), or given up: the idea's candidates changed.
-      if (state.phase === "done" || state.phase === "mocked-up" || state.phase === "failed") setFinished({ ideaId: state.ideaId, at: Date.now() })
+      if (isEnd(state.phase)) setFinished({ ideaId: state.ideaId, at: Date.now() })
     })
   })
 }
