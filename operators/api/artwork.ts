@@ -169,29 +169,33 @@ export const artworkApi =
         let open = true
         stream.onAbort(() => {
           open = false
-          unsubscribe()
           wake?.()
         })
-        await stream.writeSSE({ event: "snapshot", data: JSON.stringify(snapshot) })
-        while (open) {
-          const next = queue.shift()
-          if (next === "gap") {
-            const latest = await ctx.run(progress.current)
-            // Unreadable now: the next gap or the client's reconnect brings the picture back.
-            if (Exit.isSuccess(latest)) await stream.writeSSE({ event: "snapshot", data: JSON.stringify(latest.value) })
-            continue
+        try {
+          await stream.writeSSE({ event: "snapshot", data: JSON.stringify(snapshot) })
+          while (open) {
+            const next = queue.shift()
+            if (next === "gap") {
+              const latest = await ctx.run(progress.current)
+              // Unreadable now: the next gap or the client's reconnect brings the picture back.
+              if (Exit.isSuccess(latest)) await stream.writeSSE({ event: "snapshot", data: JSON.stringify(latest.value) })
+              continue
+            }
+            if (next !== undefined) {
+              await stream.writeSSE({ event: "progress", data: JSON.stringify(next) })
+              continue
+            }
+            await new Promise<void>((resolve) => {
+              wake = resolve
+              // A comment now and then keeps proxies from closing an idle stream.
+              setTimeout(resolve, 15_000)
+            })
+            wake = undefined
+            if (open && queue.length === 0) await stream.write(": keep-alive\n\n")
           }
-          if (next !== undefined) {
-            await stream.writeSSE({ event: "progress", data: JSON.stringify(next) })
-            continue
-          }
-          await new Promise<void>((resolve) => {
-            wake = resolve
-            // A comment now and then keeps proxies from closing an idle stream.
-            setTimeout(resolve, 15_000)
-          })
-          wake = undefined
-          if (open && queue.length === 0) await stream.write(": keep-alive\n\n")
+        } finally {
+          // However the stream ends (the client went away, a write failed), it stops listening.
+          unsubscribe()
         }
       })
     })
