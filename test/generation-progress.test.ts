@@ -30,6 +30,7 @@ import { makeKeys } from "../runtime/keys.ts"
 import { Metrics } from "../runtime/metrics.ts"
 import { Sql } from "../runtime/sql.ts"
 import { topology } from "../runtime/topology.ts"
+import * as EmbeddedTransport from "../runtime/transport/embedded.ts"
 import * as RedisTransport from "../runtime/transport/redis.ts"
 import { type FakeComfyUI, startFakeComfyUI } from "./fakes/comfyui.ts"
 import { requests } from "./fixtures/generate.topology.ts"
@@ -370,6 +371,23 @@ describe("GenerationProgress on redis: bad input and outages", () => {
       await proxy.close()
     }
   }, 90_000)
+
+  it("the API answers 503 with the reason when Redis cannot be reached for the feed", async () => {
+    const name = uniqueName("feed-down")
+    const services = GenerationProgress.layerRedis({ url: Redacted.make(`redis://127.0.0.1:${await freePort()}`), topology: name, livenessMs: 500 })
+    const api = ManagedRuntime.make(Layer.mergeAll(EmbeddedTransport.layer, Metrics.layer, services))
+    try {
+      const t = topology({ name, nodes: [], services, api: [artworkApi({ requests })] })
+      const app = await api.runPromise(Effect.scoped(makeHttpApp({ topology: t, keys: makeKeys(name), token: Option.none(), corsOrigins: [] })))
+      for (const path of ["/api/generations/events", "/api/generations/progress"]) {
+        const response = await app.request(path)
+        expect(response.status, path).toBe(503)
+        expect(((await response.json()) as { error: string }).error, path).toMatch(/redis/i)
+      }
+    } finally {
+      await api.dispose()
+    }
+  })
 
   it("publishing to an unreachable redis neither fails nor waits; what is lost is logged and counted", async () => {
     const logs: Array<string> = []
