@@ -621,6 +621,67 @@ job "desainz" {
     }
   }
 
+  # operator mocked-up (sink): mockups.ready -> (sink)
+  group "mocked-up" {
+    count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+    restart {
+      attempts = 10
+      interval = "10m"
+      delay    = "15s"
+      mode     = "delay"
+    }
+    service {
+      provider = "nomad"
+      name     = "desainz-mocked-up"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
+    task "mocked-up" {
+      driver = "docker"
+      config {
+        image = "desainz:latest"
+        args  = ["worker", "--only", "mocked-up", "--port", "8080"]
+        ports = ["http"]
+      }
+      # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
+      kill_signal  = "SIGTERM"
+      kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
+      env {
+        DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
+        HOST             = "0.0.0.0"
+        PORT             = "8080"
+      }
+      template {
+        destination = "secrets/desainz.env"
+        env         = true
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
+      }
+      resources {
+        cpu    = 500
+        memory = 768
+      }
+    }
+  }
+
   # operator listing (listing): mockups.ready -> listings.draft
   group "listing" {
     count = 1
@@ -743,7 +804,7 @@ job "desainz" {
     }
   }
 
-  # operator publish (publish-export): listings.approved -> listings.published
+  # operator publish (publish): listings.approved -> listings.published
   group "publish" {
     count = 1
     network {
@@ -775,6 +836,311 @@ job "desainz" {
       config {
         image = "desainz:latest"
         args  = ["worker", "--only", "publish", "--port", "8080"]
+        ports = ["http"]
+      }
+      # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
+      kill_signal  = "SIGTERM"
+      kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
+      env {
+        DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
+        HOST             = "0.0.0.0"
+        PORT             = "8080"
+      }
+      template {
+        destination = "secrets/desainz.env"
+        env         = true
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
+      }
+      resources {
+        cpu    = 500
+        memory = 768
+      }
+    }
+  }
+
+  # source printify-feedback (feedback-printify): - -> feedback.events
+  group "printify-feedback" {
+    count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+    restart {
+      attempts = 10
+      interval = "10m"
+      delay    = "15s"
+      mode     = "delay"
+    }
+    service {
+      provider = "nomad"
+      name     = "desainz-printify-feedback"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
+    task "printify-feedback" {
+      driver = "docker"
+      config {
+        image = "desainz:latest"
+        args  = ["worker", "--only", "printify-feedback", "--port", "8080"]
+        ports = ["http"]
+      }
+      # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
+      kill_signal  = "SIGTERM"
+      kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
+      env {
+        DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
+        HOST             = "0.0.0.0"
+        PORT             = "8080"
+      }
+      template {
+        destination = "secrets/desainz.env"
+        env         = true
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
+      }
+      resources {
+        cpu    = 500
+        memory = 768
+      }
+    }
+  }
+
+  # operator feedback-store (feedback-store): feedback.events -> (sink)
+  group "feedback-store" {
+    count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+    restart {
+      attempts = 10
+      interval = "10m"
+      delay    = "15s"
+      mode     = "delay"
+    }
+    service {
+      provider = "nomad"
+      name     = "desainz-feedback-store"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
+    task "feedback-store" {
+      driver = "docker"
+      config {
+        image = "desainz:latest"
+        args  = ["worker", "--only", "feedback-store", "--port", "8080"]
+        ports = ["http"]
+      }
+      # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
+      kill_signal  = "SIGTERM"
+      kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
+      env {
+        DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
+        HOST             = "0.0.0.0"
+        PORT             = "8080"
+      }
+      template {
+        destination = "secrets/desainz.env"
+        env         = true
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
+      }
+      resources {
+        cpu    = 500
+        memory = 768
+      }
+    }
+  }
+
+  # source promotion (feedback-promotion): - -> feedback.events
+  group "promotion" {
+    count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+    restart {
+      attempts = 10
+      interval = "10m"
+      delay    = "15s"
+      mode     = "delay"
+    }
+    service {
+      provider = "nomad"
+      name     = "desainz-promotion"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
+    task "promotion" {
+      driver = "docker"
+      config {
+        image = "desainz:latest"
+        args  = ["worker", "--only", "promotion", "--port", "8080"]
+        ports = ["http"]
+      }
+      # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
+      kill_signal  = "SIGTERM"
+      kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
+      env {
+        DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
+        HOST             = "0.0.0.0"
+        PORT             = "8080"
+      }
+      template {
+        destination = "secrets/desainz.env"
+        env         = true
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
+      }
+      resources {
+        cpu    = 500
+        memory = 768
+      }
+    }
+  }
+
+  # source learner (feedback-learner): - -> weights.decisions
+  group "learner" {
+    count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+    restart {
+      attempts = 10
+      interval = "10m"
+      delay    = "15s"
+      mode     = "delay"
+    }
+    service {
+      provider = "nomad"
+      name     = "desainz-learner"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
+    task "learner" {
+      driver = "docker"
+      config {
+        image = "desainz:latest"
+        args  = ["worker", "--only", "learner", "--port", "8080"]
+        ports = ["http"]
+      }
+      # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
+      kill_signal  = "SIGTERM"
+      kill_timeout = "45s"
+      # Not secret; everything secret comes from the Nomad Variable below.
+      env {
+        DESAINZ_CONSUMER = "${NOMAD_ALLOC_ID}"
+        HOST             = "0.0.0.0"
+        PORT             = "8080"
+      }
+      template {
+        destination = "secrets/desainz.env"
+        env         = true
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/desainz" -}}
+          {{- range $k, $v := . }}
+          {{ $k }}={{ $v }}
+          {{- end }}
+          {{- end }}
+          EOT
+      }
+      resources {
+        cpu    = 500
+        memory = 768
+      }
+    }
+  }
+
+  # source sla-alert (feedback-sla-alert): - -> alerts
+  group "sla-alert" {
+    count = 1
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+    restart {
+      attempts = 10
+      interval = "10m"
+      delay    = "15s"
+      mode     = "delay"
+    }
+    service {
+      provider = "nomad"
+      name     = "desainz-sla-alert"
+      port     = "http"
+      tags     = ["desainz", "metrics"]
+      check {
+        name     = "ready"
+        type     = "http"
+        path     = "/health/ready"
+        interval = "10s"
+        timeout  = "3s"
+      }
+    }
+    task "sla-alert" {
+      driver = "docker"
+      config {
+        image = "desainz:latest"
+        args  = ["worker", "--only", "sla-alert", "--port", "8080"]
         ports = ["http"]
       }
       # SIGTERM: the worker stops reading, finishes and acks in-flight batches, exits 0.
