@@ -359,6 +359,11 @@ describe("Store on embedded PGlite", () => {
         expect(yield* store.upsertMockups([front, navy])).toBe(2)
         // A regenerated front under a new event id is the same mock-up.
         expect(yield* store.upsertMockups([{ ...front, id: randomUUID() }, navy])).toBe(0)
+        // Re-rendered from another pick: the row describes the image now under its key, and keeps its id.
+        expect(yield* store.upsertMockups([{ ...front, id: randomUUID(), generationParams: { seed: "s2" } }])).toBe(1)
+        const { client } = yield* Sql
+        const rows = yield* attempt("read mock-ups", () => client`select id, generation_params from mockups where idea_id = ${i.id} and variant = 'front'`)
+        expect(rows).toEqual([{ id: front.id, generation_params: { seed: "s2" } }])
 
         const l = listing(i.id)
         expect(yield* store.upsertListings([l])).toBe(1)

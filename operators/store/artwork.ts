@@ -61,7 +61,11 @@ export interface GenerationView extends GenerationRow {
 }
 
 export interface ArtworkStore {
-  /** New mock-ups; a known id or (idea, variant, colorway) is skipped. Returns rows inserted. */
+  /**
+   * Mock-ups by (idea, variant, colorway): new ones inserted, a known one updated to the image
+   * now under its key (a later generation's pick re-renders it) and kept otherwise. Returns
+   * rows inserted or changed, so a redelivery writes nothing.
+   */
   readonly upsertMockups: (rows: ReadonlyArray<MockupRow>) => Effect.Effect<number, SqlError>
   /** A generation; a known id is kept as it was. */
   readonly upsertGeneration: (row: GenerationRow) => Effect.Effect<void, SqlError>
@@ -92,7 +96,8 @@ export const makeArtworkStore = ({ sql, json, batched }: Db): ArtworkStore => {
       }))
       return batched("upsert mockups", values, 6, async (part) => {
         const result = await sql`insert into mockups ${sql(part, "id", "idea_id", "blob_uri", "variant", "colorway", "generation_params")}
-          on conflict do nothing`
+          on conflict (idea_id, variant, colorway) do update set blob_uri = excluded.blob_uri, generation_params = excluded.generation_params
+          where (mockups.blob_uri, mockups.generation_params) is distinct from (excluded.blob_uri, excluded.generation_params)`
         return result.count
       })
     })
