@@ -189,6 +189,7 @@ const FULL = { width: MOCKUP_SIZE, height: MOCKUP_SIZE, channels: 4 } as const
  * colour, the latter bounded (16 MB each; a worker renders a few configured colourways).
  * A failed build is dropped so a later call can retry it.
  */
+// Six per-variant layers (backdrop, overlay, flecks; front and back) and four shirts: about 160 MB at most.
 const layerCache = new LRUCache<string, Promise<RawLayer>>({ max: 6 + 4 })
 const cachedLayer = (key: string, build: () => Promise<RawLayer>): Promise<RawLayer> => {
   const cached = layerCache.get(key)
