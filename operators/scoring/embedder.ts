@@ -109,8 +109,8 @@ export const hashEmbedding = (text: string, dimensions: number): ReadonlyArray<n
   const vector = new Float64Array(dimensions)
   const words = text.normalize("NFKC").toLowerCase().match(WORD) ?? []
   const padded = ` ${words.join(" ")} `
-  // offsets[i]: the byte where code unit i starts (a lone surrogate half has no bytes of
-  // its own in UTF-8, so such text takes the string path below).
+  // offsets[i]: the byte where code unit i starts. Text with surrogate pairs takes the string
+  // path below: a gram may split a pair, which UTF-8 encodes as U+FFFD, not as its half.
   if (bytes.length < padded.length * 3) bytes = new Uint8Array(padded.length * 3)
   const offsets = new Int32Array(padded.length + 1)
   let surrogates = false
@@ -136,13 +136,14 @@ export const hashEmbedding = (text: string, dimensions: number): ReadonlyArray<n
     for (let o = offsets[from]!, j = 2; j < length; o++, j++) feature[j] = bytes[o]!
     // Two independent 32-bit murmur3 hashes (the Bloom filter's): one picks the slot, one the sign.
     murmur3Pair(feature, length, hashes)
+    // A second hash of 0 counts as 1, as in bloomHashes.
     vector[hashes[0]! % dimensions]! += hashes[1]! & 1 || hashes[1] === 0 ? weight : -weight
   }
   const addString = (key: string, weight: number) => {
     const [slot, sign] = bloomHashes(key, 2 ** 32)
     vector[slot % dimensions]! += sign & 1 ? weight : -weight
   }
-  // Word i spans code units [starts[i], starts[i] + length) of `padded`.
+  // Where the current word starts in `padded` (code units); words are one space apart.
   let start = 1
   words.forEach((word, i) => {
     if (surrogates) addString(`w:${word}`, WORD_WEIGHT)
