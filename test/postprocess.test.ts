@@ -75,6 +75,19 @@ describe("post-processing", () => {
     })
   )
 
+  it.effect("makes a preview of exactly the preview size whatever the design's shape", () =>
+    Effect.gen(function* () {
+      // Tall, wide, tiny and odd-sized designs: their placement rounds differently at preview scale.
+      for (const [w, h, dw, dh] of [[300, 1200, 101, 997], [1500, 200, 1333, 77], [64, 64, 3, 5], [777, 555, 701, 401]] as const) {
+        const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><rect width="${w}" height="${h}" fill="#fff"/><rect x="${(w - dw) / 2}" y="${(h - dh) / 2}" width="${dw}" height="${dh}" fill="#123"/></svg>`
+        const image = yield* Effect.promise(() => sharp(Buffer.from(svg)).png().toBuffer())
+        const { png, preview } = yield* postProcess({ image })
+        expect(yield* Effect.promise(() => sharp(preview).metadata())).toMatchObject({ width: 700, height: 840 })
+        expect(yield* Effect.promise(() => previewDifference(png, preview))).toBeLessThan(3)
+      }
+    })
+  )
+
   it.effect("measures a procedural print from its SVG", () =>
     Effect.gen(function* () {
       const svg = yield* typesetDesign({ phrase: "Coffee First", seed: "s1" })
