@@ -20,7 +20,8 @@
  * (`status`, each transaction's `transaction_id`), from Etsy's `ShopReceipt` schema.
  */
 import { HttpClientRequest } from "@effect/platform"
-import { Clock, type Duration, Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
+import { DurationString } from "../sources/http.ts"
 import { Metrics } from "../../runtime/metrics.ts"
 import { decodeConfig, type Emission, type SettingsInput, source, type StreamDef } from "../../runtime/topology.ts"
 import type { FeedbackEvent } from "../schemas.ts"
@@ -29,7 +30,7 @@ import { Etsy } from "../marketplaces/etsy.ts"
 
 export const EtsyFeedbackConfig = Schema.Struct({
   name: Schema.optionalWith(Schema.String, { default: () => "etsy-feedback" }).annotations({ description: "node name" }),
-  every: Schema.optionalWith(Schema.String, { default: () => "1 hour" }).annotations({ description: "pause between polls" }),
+  every: Schema.optionalWith(DurationString, { default: () => "1 hour" }).annotations({ description: "pause between polls" }),
   pageSize: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 100 }).annotations({
     description: "listings / receipts per request (Etsy serves at most 100)"
   }),
@@ -163,7 +164,7 @@ export const etsyFeedback = (config: typeof EtsyFeedbackConfig.Encoded, io: { re
     return { emissions }
   })
 
-  return source({ name: c.name, kind: "feedback-etsy", to: io.to, every: c.every as Duration.DurationInput, settings, config: c, poll })
+  return source({ name: c.name, kind: "feedback-etsy", to: io.to, every: c.every, settings, config: c, poll })
 }
 
 const ListingImage = Schema.Struct({ listing_image_id: Schema.Number, listing_id: Schema.Number, rank: Schema.Number })

@@ -20,7 +20,8 @@
  * Every draw is seeded (per experiment, per period; per day for the allocation), so a
  * step repeated after a crash decides the same.
  */
-import { Clock, type Duration, Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
+import { DurationString } from "../sources/http.ts"
 import { deriveEventId } from "../../runtime/envelope.ts"
 import { decodeConfig, type Emission, type SettingsInput, source, type StreamDef } from "../../runtime/topology.ts"
 import { prng } from "../backtest/search.ts"
@@ -125,7 +126,7 @@ export const showOnEtsy = (experiment: Experiment, variant: ExperimentVariant) =
   })
 
 export const ExperimentsConfig = Schema.Struct({
-  every: Schema.optionalWith(Schema.String, { default: () => "10 minutes" }).annotations({ description: "how often periods are checked" })
+  every: Schema.optionalWith(DurationString, { default: () => "10 minutes" }).annotations({ description: "how often periods are checked" })
 }).annotations({ identifier: "ExperimentsConfig" })
 
 /** Steps every running experiment; a stopped one emits its `ab_result`. */
@@ -135,7 +136,7 @@ export const experiments = (config: typeof ExperimentsConfig.Encoded, io: { read
     name: "experiments",
     kind: "feedback-experiments",
     to: io.to,
-    every: c.every as Duration.DurationInput,
+    every: c.every,
     settings,
     config: c,
     poll: Effect.gen(function* () {
@@ -161,7 +162,7 @@ export const experiments = (config: typeof ExperimentsConfig.Encoded, io: { read
 // The daily promotion budget
 
 export const PromotionConfig = Schema.Struct({
-  every: Schema.optionalWith(Schema.String, { default: () => "1 hour" }).annotations({ description: "how often the day's table is checked" }),
+  every: Schema.optionalWith(DurationString, { default: () => "1 hour" }).annotations({ description: "how often the day's table is checked" }),
   budgetCents: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 5_000 }).annotations({
     description: "promotion budget per day, in cents (PROMOTION_BUDGET_CENTS)"
   }),
@@ -195,7 +196,7 @@ export const promotion = (config: typeof PromotionConfig.Encoded, io: { readonly
     name: "promotion",
     kind: "feedback-promotion",
     to: io.to,
-    every: c.every as Duration.DurationInput,
+    every: c.every,
     settings,
     config: c,
     poll: Effect.gen(function* () {

@@ -20,7 +20,8 @@
  * which is engagement per minute of the item's age), each by at least `minGain` NDCG@k.
  * Anything less is recorded with the reason, so pure noise promotes nothing.
  */
-import { type Duration, Effect, Schema } from "effect"
+import { Effect, Schema } from "effect"
+import { DurationString } from "../sources/http.ts"
 import { decodeConfig, type SettingsInput, source, type StreamDef } from "../../runtime/topology.ts"
 import { engagementPerHour } from "../backtest/baselines.ts"
 import { type EvaluatedItem, evaluateWeightSets, feedbackOutcome } from "../backtest/evaluate.ts"
@@ -31,7 +32,7 @@ import { FACTOR_NAMES, type Factors, type Weights, type WeightsDecision } from "
 import { Store } from "../store/store.ts"
 
 export const LearnerConfig = Schema.Struct({
-  every: Schema.optionalWith(Schema.String, { default: () => "15 minutes" }).annotations({ description: "how often to look for a newly closed day" }),
+  every: Schema.optionalWith(DurationString, { default: () => "15 minutes" }).annotations({ description: "how often to look for a newly closed day" }),
   split: Schema.optionalWith(Schema.Number.pipe(Schema.between(0.1, 0.9)), { default: () => 0.7 }).annotations({ description: "share of the event-time span that trains" }),
   k: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 10 }).annotations({ description: "cut-off of NDCG@k" }),
   trials: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 10_000)), { default: () => 300 }).annotations({ description: "weight sets the search tries" }),
@@ -156,7 +157,7 @@ export const learner = (config: typeof LearnerConfig.Encoded, io: { readonly to:
     name: "learner",
     kind: "feedback-learner",
     to: io.to,
-    every: c.every as Duration.DurationInput,
+    every: c.every,
     settings,
     config: c,
     poll: Effect.gen(function* () {

@@ -10,14 +10,15 @@
  * restart neither pages again for an open alert nor forgets to resolve it. The figure is
  * read from the store, not from this process's histogram, so every replica sees the same.
  */
-import { Clock, type Duration, Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
+import { DurationString } from "../sources/http.ts"
 import { decodeConfig, type SettingsInput, source, type StreamDef } from "../../runtime/topology.ts"
 import type { AlertNotice } from "../schemas.ts"
 import { Store } from "../store/store.ts"
 import { Alerter } from "./alerting.ts"
 
 export const SlaAlertConfig = Schema.Struct({
-  every: Schema.optionalWith(Schema.String, { default: () => "1 minute" }).annotations({ description: "how often the figure is checked" }),
+  every: Schema.optionalWith(DurationString, { default: () => "1 minute" }).annotations({ description: "how often the figure is checked" }),
   thresholdHours: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { default: () => 2 }).annotations({
     description: "SLA on the mean signal-to-publish time (SLA_THRESHOLD_HOURS)"
   }),
@@ -89,7 +90,7 @@ export const slaAlert = (config: typeof SlaAlertConfig.Encoded, io: { readonly t
     name: "sla-alert",
     kind: "feedback-sla-alert",
     to: io.to,
-    every: c.every as Duration.DurationInput,
+    every: c.every,
     settings,
     config: c,
     poll: Effect.gen(function* () {

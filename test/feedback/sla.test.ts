@@ -4,7 +4,7 @@
  * more within the cooldown (also after a restart: the state is in the store), resolve
  * when it is back under; PagerDuty's 400 is permanent, its 429 retryable.
  */
-import { describe, expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Redacted, Schema } from "effect"
 import { Hono } from "hono"
 import * as Alerting from "../../operators/feedback/alerting.ts"
@@ -21,6 +21,10 @@ const T0 = Date.parse("2026-03-01T12:00:00Z")
 const config = Schema.decodeSync(SlaAlertConfig)({ thresholdHours: 2, windowMinutes: 60, cooldownMinutes: 30 })
 
 describe("sla alert", () => {
+  it("refuses a check interval that is not a duration, naming the field", () => {
+    expect(() => Schema.decodeUnknownSync(SlaAlertConfig)({ every: "every so often" })).toThrow(/every[\s\S]*expected a duration/)
+  })
+
   layer(storeLayer, { timeout: "120 seconds", excludeTestServices: true })((it) => {
     it.scoped("triggers once over the SLA, respects the cooldown across a restart, resolves back under", () =>
       Effect.gen(function* () {
