@@ -9,6 +9,10 @@ import { isRedisUrl, REDIS_URL_FORMAT } from "./transport/resp.ts"
 import type { TransportError } from "./errors.ts"
 import type { Transport } from "./transport.ts"
 
+/** A whole number > 0 from the environment, `fallback` when unset. */
+export const positiveInteger = (name: string, fallback: number): Config.Config<number> =>
+  Config.integer(name).pipe(Config.withDefault(fallback), Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 }))
+
 export const RuntimeConfig = Config.all({
   redisUrl: Config.option(
     Config.redacted("REDIS_URL").pipe(

@@ -21,6 +21,7 @@ import * as Http from "../../runtime/httpClient.ts"
 import { applyValues, makePool, type RunProgress, type RunTimeouts, type Workflow } from "./comfyui.ts"
 import { renderPrintFile } from "./printFile.ts"
 import { hash32, layoutDesign, PALETTE_IDS, type PaletteId, type Style, STYLES } from "./typeset.ts"
+import { positiveInteger } from "../../runtime/config.ts"
 
 export interface RenderRequest {
   /** The ComfyUI prompt id: a UUID derived from the event id and candidate, so a redelivery finds its run. */
@@ -115,9 +116,6 @@ export const readWorkflow = (path: string): Effect.Effect<Workflow, PermanentErr
     catch: (e) => new PermanentError({ message: `COMFYUI_WORKFLOW ${path}: ${e instanceof Error ? e.message : String(e)}` })
   })
 
-const positive = (name: string, fallback: number) =>
-  Config.integer(name).pipe(Config.withDefault(fallback), Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 }))
-
 /** `COMFYUI_URL` set: the ComfyUI pool; else the procedural designer. */
 export const layerConfig: Layer.Layer<ImageEngine, unknown> = Layer.unwrapEffect(
   Effect.gen(function* () {
@@ -132,14 +130,14 @@ export const layerConfig: Layer.Layer<ImageEngine, unknown> = Layer.unwrapEffect
     return layerComfy({
       urls,
       workflow,
-      perServer: yield* positive("COMFYUI_PER_SERVER", 1),
+      perServer: yield* positiveInteger("COMFYUI_PER_SERVER", 1),
       timeouts: {
         queue: Duration.decode(yield* Config.duration("COMFYUI_QUEUE_TIMEOUT").pipe(Config.withDefault(Duration.minutes(10)))),
         execution: Duration.decode(yield* Config.duration("COMFYUI_EXECUTION_TIMEOUT").pipe(Config.withDefault(Duration.minutes(5)))),
         poll: Duration.seconds(2)
       },
-      width: yield* positive("COMFYUI_WIDTH", 896),
-      height: yield* positive("COMFYUI_HEIGHT", 1152)
+      width: yield* positiveInteger("COMFYUI_WIDTH", 896),
+      height: yield* positiveInteger("COMFYUI_HEIGHT", 1152)
     })
   })
 )

@@ -23,6 +23,7 @@ import { classifyOpenAIError } from "../openaiErrors.ts"
 import type { WriterName } from "../schemas.ts"
 import { ListingText, rulesFor, type MarketplaceRules, ruleViolations } from "./rules.ts"
 import { audience, occasion, templateText, type WriteRequest } from "./template.ts"
+import { positiveInteger } from "../../runtime/config.ts"
 
 export interface WrittenText {
   readonly text: ListingText
@@ -205,12 +206,6 @@ export const layerTemplate: Layer.Layer<ListingWriter> = Layer.sync(ListingWrite
 
 export const layerLlm = (options: LlmWriterOptions): Layer.Layer<ListingWriter> => Layer.sync(ListingWriter, () => makeLlm(options))
 
-const positive = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
-  )
-
 export const layerConfig = Layer.unwrapEffect(
   Effect.gen(function* () {
     const url = Option.filter(yield* Config.option(Config.string("LLM_URL")), (u) => u.trim() !== "")
@@ -218,7 +213,7 @@ export const layerConfig = Layer.unwrapEffect(
     const model = yield* Config.string("LLM_MODEL").pipe(Config.withDefault("gpt-4o-mini"))
     // Local servers (Ollama, vLLM) take any key; the client insists on one.
     const apiKey = yield* Config.redacted("LLM_API_KEY").pipe(Config.withDefault(Redacted.make("none")))
-    const maxTokens = yield* positive("LLM_MAX_TOKENS", 256)
+    const maxTokens = yield* positiveInteger("LLM_MAX_TOKENS", 256)
     yield* Effect.logInfo(`listing writer: ${model} at LLM_URL, ${maxTokens} tokens per answer`)
     return layerLlm({ baseURL: url.value.trim(), model, apiKey, maxTokens })
   })

@@ -22,6 +22,7 @@ import { USER_AGENT } from "../../runtime/httpClient.ts"
 import { EmbeddingDim } from "../../runtime/sql.ts"
 import { bloomHashes, murmur3Pair } from "../ingest/dedupe.ts"
 import { classifyOpenAIError } from "../openaiErrors.ts"
+import { positiveInteger } from "../../runtime/config.ts"
 
 export type EmbedError = RetryableError | PermanentError
 
@@ -238,12 +239,6 @@ export const layerHashing = (dimensions: number): Layer.Layer<Embedder> => Layer
 
 export const layerOpenAI = (options: OpenAIEmbedderOptions): Layer.Layer<Embedder> => Layer.sync(Embedder, () => makeOpenAI(options))
 
-const positive = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
-  )
-
 /** The OpenAI-compatible endpoint when `EMBEDDINGS_URL` is set (non-blank), else the built-in embedder. */
 export const layerConfig = Layer.unwrapEffect(
   Effect.gen(function* () {
@@ -253,7 +248,7 @@ export const layerConfig = Layer.unwrapEffect(
     const model = yield* Config.string("EMBEDDINGS_MODEL").pipe(Config.withDefault("text-embedding-3-small"))
     // Local servers (Ollama, vLLM) take any key; the client insists on one.
     const apiKey = yield* Config.redacted("EMBEDDINGS_API_KEY").pipe(Config.withDefault(Redacted.make("none")))
-    const batchSize = yield* positive("EMBEDDINGS_BATCH", DEFAULTS.batchSize)
+    const batchSize = yield* positiveInteger("EMBEDDINGS_BATCH", DEFAULTS.batchSize)
     yield* Effect.logInfo(`embeddings: ${model} at EMBEDDINGS_URL, ${dimensions} dimensions`)
     return layerOpenAI({ baseURL: url.value.trim(), model, apiKey, dimensions, batchSize })
   })
