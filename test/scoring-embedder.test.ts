@@ -32,6 +32,34 @@ describe("hashing embedder", () => {
     expect(Math.abs(cosine(base, other))).toBeLessThan(0.25)
   })
 
+  it("takes cosines over the non-zero terms bit for bit as the dense definition does", () => {
+    const dense = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => {
+      let dot = 0
+      let na = 0
+      let nb = 0
+      for (let i = 0; i < a.length; i++) {
+        const y = b[i] ?? 0
+        dot += a[i]! * y
+        na += a[i]! * a[i]!
+        nb += y * y
+      }
+      return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0
+    }
+    let seed = 5
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32
+    // Sparse and dense, signed, with exact zeros, of equal and of different lengths (a centroid may be shorter).
+    const vector = (length: number, fill: number) => Array.from({ length }, () => (next() < fill ? (next() - 0.5) * (next() < 0.1 ? 1e6 : 1) : 0))
+    const vectors = [...Array.from({ length: 40 }, (_, i) => vector(i % 5 === 0 ? 200 : 384, [0, 0.05, 0.25, 1][i % 4]!)), ...["Plant Mom Energy", "plant mom energy!"].map((t) => hashEmbedding(t, DIM))]
+    let nonZero = 0
+    for (const a of vectors) {
+      for (const b of vectors) {
+        expect(Object.is(cosine(a, b), dense(a, b))).toBe(true)
+        if (cosine(a, b) !== 0) nonZero++
+      }
+    }
+    expect(nonZero).toBeGreaterThan(vectors.length * vectors.length * 0.5)
+  })
+
   it("maps empty text to the zero vector, similar to nothing", () => {
     const zero = hashEmbedding("  ...  ", DIM)
     expect(zero.every((x) => x === 0)).toBe(true)

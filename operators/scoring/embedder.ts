@@ -95,6 +95,7 @@ const CHAR_WEIGHT = 0.25
 const WORD = /[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu
 
 let bytes = new Uint8Array(1_024)
+let sums = new Float64Array(0)
 let feature = new Uint8Array(256)
 const hashes = new Uint32Array(2)
 const PREFIX = { w: 0x77, b: 0x62, c: 0x63, colon: 0x3a } as const
@@ -107,7 +108,10 @@ const PREFIX = { w: 0x77, b: 0x62, c: 0x63, colon: 0x3a } as const
  * so the same vector, as encoding each feature string).
  */
 export const hashEmbedding = (text: string, dimensions: number): ReadonlyArray<number> => {
-  const vector = new Float64Array(dimensions)
+  // Scratch: `normalized` copies it out.
+  if (sums.length !== dimensions) sums = new Float64Array(dimensions)
+  else sums.fill(0)
+  const vector = sums
   const words = text.normalize("NFKC").toLowerCase().match(WORD) ?? []
   const padded = ` ${words.join(" ")} `
   // offsets[i]: the byte where code unit i starts. Text with surrogate pairs takes the string
@@ -254,8 +258,54 @@ export const layerConfig = Layer.unwrapEffect(
   })
 )
 
-/** Cosine similarity of two vectors (0 when either is zero). */
+/** A vector's non-zero dimensions (ascending) and its squared norm, summed in ascending order. */
+interface Profile {
+  readonly dims: Int32Array
+  readonly normSq: number
+}
+
+// Vectors are compared many times (a recent idea with every signal after it, a centroid with its
+// category's signals): each is profiled once, while it lives.
+const profiles = new WeakMap<ReadonlyArray<number>, Profile>()
+
+const profileOf = (v: ReadonlyArray<number>): Profile => {
+  let profile = profiles.get(v)
+  if (profile === undefined) {
+    let n = 0
+    let normSq = 0
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]!
+      if (x !== 0) n++
+      normSq += x * x
+    }
+    const dims = new Int32Array(n)
+    for (let i = 0, j = 0; i < v.length; i++) if (v[i] !== 0) dims[j++] = i
+    profile = { dims, normSq }
+    profiles.set(v, profile)
+  }
+  return profile
+}
+
+/**
+ * Cosine similarity of two vectors (0 when either is zero), over the non-zero dimensions of
+ * the sparser one. Bit for bit the dense loop's result: products with a zero are ±0, which
+ * leave a sum unchanged, and every sum runs in ascending dimension order.
+ */
 export const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => {
+  // The dense definition stops at a's length; a longer b would count less of its norm.
+  if (b.length > a.length) return cosineDense(a, b)
+  const pa = profileOf(a)
+  const pb = profileOf(b)
+  const dims = pa.dims.length <= pb.dims.length ? pa.dims : pb.dims
+  let dot = 0
+  for (let j = 0; j < dims.length; j++) {
+    const d = dims[j]!
+    dot += a[d]! * (b[d] ?? 0)
+  }
+  return pa.normSq > 0 && pb.normSq > 0 ? dot / Math.sqrt(pa.normSq * pb.normSq) : 0
+}
+
+const cosineDense = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => {
   let dot = 0
   let na = 0
   let nb = 0

@@ -49,14 +49,13 @@ export const topicsOf = (signal: Signal, config: FreshnessConfig): ReadonlyArray
   return [...topics].slice(0, config.maxTopics).map((t) => `${signal.source}/${t}`)
 }
 
-export const peakWrites = (id: string, signal: Signal, rate: number | undefined, config: FreshnessConfig): ReadonlyArray<Write> => {
-  if (rate === undefined) return []
-  const at = Date.parse(signal.capturedAt)
-  return topicsOf(signal, config).map((key) => ({ _tag: "Max", cell: { family: FAMILY, bucket: bucketOf(at), key }, id, value: rate, at }))
-}
+/** The signal's record under each of its topics (`topicsOf`) in its own day. */
+export const peakWrites = (id: string, at: number, topics: ReadonlyArray<string>, rate: number | undefined): ReadonlyArray<Write> =>
+  rate === undefined ? [] : topics.map((key) => ({ _tag: "Max", cell: { family: FAMILY, bucket: bucketOf(at), key }, id, value: rate, at }))
 
-export const peakRead = (signal: Signal, window: ClosedWindow, config: FreshnessConfig): ReadonlyArray<Cell> =>
-  topicsOf(signal, config).flatMap((key) => window.buckets(config.peakLookbackDays).map((bucket) => ({ family: FAMILY, bucket, key })))
+/** One topic's cells in the window, oldest first. */
+export const peakRead = (topic: string, window: ClosedWindow, config: FreshnessConfig): ReadonlyArray<Cell> =>
+  window.buckets(config.peakLookbackDays).map((bucket) => ({ family: FAMILY, bucket, key: topic }))
 
 export interface FreshnessValue {
   readonly value: number

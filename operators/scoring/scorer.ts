@@ -26,9 +26,9 @@ import type { Factors, Signal, Weights } from "../schemas.ts"
 import { DurationString } from "../sources/http.ts"
 import { CommunityFitConfig, communityFitFactor, membersOf, profileText } from "./communityFit.ts"
 import { baselineRead, EngagementConfig, engagementFactor, engagementRate, engagementWrites } from "./engagement.ts"
-import { FreshnessConfig, freshnessFactor, peakRead, peakWrites } from "./freshness.ts"
+import { FreshnessConfig, freshnessFactor, peakRead, peakWrites, topicsOf } from "./freshness.ts"
 import { type IndexedIdea, VectorIndex } from "./vectorIndex.ts"
-import { centroid, centroidRead, centroidWrites, NoveltyConfig, noveltyFactor } from "./novelty.ts"
+import { categoryOf, centroid, centroidRead, centroidWrites, NoveltyConfig, noveltyFactor } from "./novelty.ts"
 import { makeSeasonality, SeasonalityConfig } from "./seasonality.ts"
 import { type Cell, DAY, type MaxRecord, type Reads, ScoringState } from "./state.ts"
 import { type ClosedWindow, closedWindow } from "./window.ts"
@@ -91,26 +91,24 @@ export interface ScoredBatch {
   readonly signals: ReadonlyArray<ScoredSignal>
 }
 
-/** Deduplicates read requests within a batch: many signals share a source's baseline or a category's days. */
-const requests = <R>(keyOf: (r: R) => string) => {
+/** Read requests of one horizon, each made once for the signals that share it (a source's baseline, a topic's peaks, a category's days). */
+const requests = <R>() => {
   const index = new Map<string, number>()
   const list: Array<R> = []
   return {
     list,
-    add: (r: R) => {
-      const key = keyOf(r)
+    /** The position of `key`'s request, made by `make` the first time. */
+    add: (key: string, make: () => R) => {
       let i = index.get(key)
       if (i === undefined) {
         i = list.length
         index.set(key, i)
-        list.push(r)
+        list.push(make())
       }
       return i
     }
   }
 }
-const cellKey = (c: Cell) => `${c.family}\u0000${c.bucket}\u0000${c.key}`
-
 export const makeScorer = (config: ScoringConfig) => {
   const latenessMs = Duration.toMillis(Duration.decode(config.allowedLateness))
   const retainMs = config.retentionDays * DAY
@@ -131,11 +129,13 @@ export const makeScorer = (config: ScoringConfig) => {
       const embeddings = yield* embedder.embed(items.map((i) => i.input.signal.content))
       const rates = items.map((i) => engagementRate(i.input.signal))
 
+      const topics = items.map((i) => topicsOf(i.input.signal, config.freshness))
+
       const reader = createHash("sha1").update(items.map((i) => i.input.id).join("\u0000")).digest("base64")
       yield* state.write(
-        items.flatMap(({ input: { id, signal } }, k) => [
+        items.flatMap(({ input: { id, signal }, at }, k) => [
           ...engagementWrites(id, signal, rates[k], config.engagement),
-          ...peakWrites(id, signal, rates[k], config.freshness),
+          ...peakWrites(id, at, topics[k]!, rates[k]),
           ...centroidWrites(id, signal, embeddings[k]!)
         ]),
         retainMs
@@ -150,27 +150,34 @@ export const makeScorer = (config: ScoringConfig) => {
       const horizons = [...new Set(windows.map((w) => w.horizon))].sort((a, b) => a - b)
       for (const horizon of horizons) {
         const group = items.flatMap((_, k) => (windows[k]!.horizon === horizon ? [k] : []))
-        const samples = requests((r: Reads["samples"][number]) => r.cells.map(cellKey).join("\u0001"))
-        const peaks = requests(cellKey)
-        const sums = requests(cellKey)
+        // One horizon, one set of closed buckets: requests are made per source, topic and category.
+        const window = windows[group[0]!]!
+        const samples = requests<Reads["samples"][number]>()
+        const peaks = requests<ReadonlyArray<Cell>>()
+        const categories = requests<ReadonlyArray<Cell>>()
         const plan = group.map((k) => {
           const signal = items[k]!.input.signal
-          const centroidCells = centroidRead(signal, windows[k]!, config.novelty)
           return {
             k,
-            baseline: samples.add(baselineRead(signal, windows[k]!, config.engagement)),
-            peaks: peakRead(signal, windows[k]!, config.freshness).map(peaks.add),
-            centroidCells,
-            sums: centroidCells.map(sums.add)
+            baseline: samples.add(signal.source, () => baselineRead(signal, window, config.engagement)),
+            peaks: topics[k]!.map((topic) => peaks.add(topic, () => peakRead(topic, window, config.freshness))),
+            category: categories.add(categoryOf(signal), () => centroidRead(signal, window, config.novelty))
           }
         })
-        const result = yield* state.read(horizon, { samples: samples.list, maxes: [peaks.list], sums: sums.list }, reader)
-        // Signals of one horizon share their category's centroid (taken at the horizon) and their source's baseline.
-        const centroids = new Map<string, ReadonlyArray<number> | undefined>()
+        // One request for every topic's cells (one lookup per day's hash), one for every category's.
+        const peakCells = peaks.list.flat()
+        const sumCells = categories.list.flat()
+        const result = yield* state.read(horizon, { samples: samples.list, maxes: [peakCells], sums: sumCells }, reader)
+        const slices = <A>(lists: ReadonlyArray<ReadonlyArray<unknown>>, values: ReadonlyArray<A>) => {
+          let start = 0
+          return lists.map((list) => values.slice(start, (start += list.length)))
+        }
+        const topicPeaks = slices(peaks.list, result.maxes[0]!)
+        const categorySums = slices(categories.list, result.sums)
+        // Signals of one horizon share their category's centroid (taken at the horizon).
+        const centroids = categories.list.map((cells, c) => centroid(horizon, cells, categorySums[c]!, config.novelty))
         for (const p of plan) {
-          const key = p.sums.join(",")
-          if (!centroids.has(key)) centroids.set(key, centroid(horizon, p.centroidCells, p.sums.map((i) => result.sums[i]), config.novelty))
-          reads[p.k] = { baseline: result.samples[p.baseline]!, peaks: p.peaks.map((i) => result.maxes[0]![i]), centroid: centroids.get(key) }
+          reads[p.k] = { baseline: result.samples[p.baseline]!, peaks: p.peaks.flatMap((t) => topicPeaks[t]!), centroid: centroids[p.category] }
         }
       }
 

@@ -81,17 +81,39 @@ export const makeSeasonality = (config: SeasonalityConfig) => {
     }
     return list
   }
+  // Per signal year: the occasions of it and the years either side, by their first word (a signal
+  // that does not mention that word does not mention the occasion).
+  const byFirstWord = new Map<number, ReadonlyMap<string, ReadonlyArray<Occasion>>>()
+  const occasionsAround = (year: number) => {
+    let index = byFirstWord.get(year)
+    if (index === undefined) {
+      const map = new Map<string, Array<Occasion>>()
+      for (const o of [year - 1, year, year + 1].flatMap(occasionsOf)) {
+        const list = map.get(o.words[0]!)
+        if (list === undefined) map.set(o.words[0]!, [o])
+        else list.push(o)
+      }
+      byFirstWord.set(year, (index = map))
+    }
+    return index
+  }
   return (signal: Signal): SeasonalityValue => {
     const at = Date.parse(signal.capturedAt)
     let nearest: number | undefined
+    const consider = (o: Occasion) => {
+      const days = Math.abs(o.at - at) / DAY
+      if (nearest === undefined || days < nearest) nearest = days
+    }
     if (signal.eventDate !== undefined) nearest = Math.abs(Date.parse(signal.eventDate) - at) / DAY
     else {
-      const mentioned = new Set(words(`${signal.content} ${signal.tags.join(" ")}`).map(singular))
       const year = new Date(at).getUTCFullYear()
-      for (const o of [year - 1, year, year + 1].flatMap(occasionsOf)) {
-        if (config.mentionedOnly && !o.words.every((w) => mentioned.has(w))) continue
-        const days = Math.abs(o.at - at) / DAY
-        if (nearest === undefined || days < nearest) nearest = days
+      if (!config.mentionedOnly) for (const o of [year - 1, year, year + 1].flatMap(occasionsOf)) consider(o)
+      else {
+        const mentioned = new Set(words(`${signal.content} ${signal.tags.join(" ")}`).map(singular))
+        const index = occasionsAround(year)
+        for (const word of mentioned) {
+          for (const o of index.get(word) ?? []) if (o.words.every((w) => mentioned.has(w))) consider(o)
+        }
       }
     }
     return nearest === undefined ? { value: 0 } : { value: proximity(nearest, config), days: nearest }

@@ -108,6 +108,8 @@ const beats = (a: MaxRecord, b: MaxRecord): boolean =>
 interface Ranked {
   readonly rank: number
   readonly member: string
+  /** The member's value, where already known (in process); else parsed from the member. */
+  readonly value?: number
 }
 
 const byRank = (a: Ranked, b: Ranked) => a.rank - b.rank || (a.member < b.member ? -1 : a.member > b.member ? 1 : 0)
@@ -119,13 +121,26 @@ const READERS_KEPT = 16
 const otherHorizon = (readers: ReadonlyArray<readonly [string, number]>, reader: string): number =>
   Math.max(-Infinity, ...readers.filter(([name]) => name !== reader).map(([, horizon]) => horizon))
 
-/** The values of the `keep` lowest-ranked members of several samples. */
-const mergeSamples = (parts: ReadonlyArray<ReadonlyArray<Ranked>>, keep: number): ReadonlyArray<number> =>
-  parts
-    .flat()
-    .sort(byRank)
-    .slice(0, keep)
-    .map((r) => valueOfMember(r.member))
+/**
+ * The values of the `keep` lowest-ranked members of several samples: a merge of the parts,
+ * each already in rank order (a part that is not, is sorted first).
+ */
+const mergeSamples = (parts: ReadonlyArray<ReadonlyArray<Ranked>>, keep: number): ReadonlyArray<number> => {
+  const lists = parts.filter((p) => p.length > 0).map((p) => (p.every((r, i) => i === 0 || byRank(p[i - 1]!, r) <= 0) ? p : [...p].sort(byRank)))
+  const heads = lists.map(() => 0)
+  const out: Array<number> = []
+  while (out.length < keep) {
+    let best = -1
+    for (let l = 0; l < lists.length; l++) {
+      const r = lists[l]![heads[l]!]
+      if (r !== undefined && (best < 0 || byRank(r, lists[best]![heads[best]!]!) < 0)) best = l
+    }
+    if (best < 0) break
+    const r = lists[best]![heads[best]!++]!
+    out.push(r.value ?? valueOfMember(r.member))
+  }
+  return out
+}
 
 // ---------------------------------------------------------------------------------------
 // In-process layer
@@ -170,7 +185,8 @@ export const makeMemory = (keys: Keys, owner = "score"): ScoringStateShape => {
         for (const w of writes) {
           if (w._tag === "Sample") {
             const list = touch(samples, name.sample(w.cell), now, retainMs, () => [])
-            const entry = { rank: sampleRank(w.id), member: memberOf(w.id, w.value) }
+            const member = memberOf(w.id, w.value)
+            const entry = { rank: sampleRank(w.id), member, value: valueOfMember(member) }
             let lo = 0
             for (let hi = list.length; lo < hi; ) {
               const mid = (lo + hi) >> 1
@@ -188,11 +204,12 @@ export const makeMemory = (keys: Keys, owner = "score"): ScoringStateShape => {
             if (old === undefined || beats(record, old)) fields.set(w.cell.key, record)
           } else {
             const ids = touch(seen, name.seen(w.cell), now, retainMs, () => new Set())
-            const sum = touch(sums, name.sum(w.cell), now, retainMs, () => ({ n: 0, vector: [] }))
+            const sum = touch(sums, name.sum(w.cell), now, retainMs, () => ({ n: 0, vector: new Array<number>(w.vector.length).fill(0) }))
             const member = `${w.cell.key}${SEP}${w.id}`
             if (!ids.has(member)) {
               ids.add(member)
-              w.vector.forEach((x, i) => (sum.vector[i] = (sum.vector[i] ?? 0) + x))
+              const { vector } = w
+              for (let i = 0; i < vector.length; i++) if (vector[i] !== 0) sum.vector[i] = (sum.vector[i] ?? 0) + vector[i]!
               sum.n++
             }
           }
@@ -209,7 +226,7 @@ export const makeMemory = (keys: Keys, owner = "score"): ScoringStateShape => {
           maxes: reads.maxes.map((cells) => cells.map((c) => live(maxes, name.max(c), now)?.get(c.key))),
           sums: reads.sums.map((c) => {
             const sum = live(sums, name.sum(c), now)
-            return sum === undefined ? undefined : { n: sum.n, vector: sum.vector.map((x) => x ?? 0) }
+            return sum === undefined ? undefined : { n: sum.n, vector: Array.from(sum.vector, (x) => x ?? 0) }
           })
         }
       }),
