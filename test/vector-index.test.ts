@@ -15,14 +15,26 @@ import { describe, expect, inject, it } from "vitest"
 import { prng } from "../operators/backtest/search.ts"
 import { deriveEventId } from "../runtime/envelope.ts"
 import { ideaIdOf, signalIdOf } from "../operators/ids.ts"
-import { cosine } from "../operators/scoring/embedder.ts"
+import { cosine, hashEmbedding } from "../operators/scoring/embedder.ts"
 import { DAY } from "../operators/scoring/state.ts"
-import { classifyQdrantError, type IndexedIdea, layerMemory, layerPgvector, layerQdrant, layerRedis, VectorIndex, type VectorIndexShape } from "../operators/scoring/vectorIndex.ts"
+import {
+  classifyQdrantError,
+  EXACT_SCAN_MAX,
+  type IndexedIdea,
+  layerMemory,
+  layerPgvector,
+  layerQdrant,
+  layerRedis,
+  makeMemory,
+  VectorIndex,
+  type VectorIndexShape
+} from "../operators/scoring/vectorIndex.ts"
 import { Store } from "../operators/store/store.ts"
 import { PermanentError, RetryableError } from "../runtime/errors.ts"
 import { migrate, Sql } from "../runtime/sql.ts"
 import { startQdrantFake } from "./fakes/qdrant.ts"
 import { uniqueName } from "./support/harness.ts"
+import { syntheticSignals } from "./support/signals.ts"
 
 const DIM = 384
 const T0 = Date.parse("2026-03-01T00:00:00Z")
@@ -201,4 +213,67 @@ describe("Qdrant layer", () => {
     expect(out.wrongDim.message).toMatch(/HTTP 400: Wrong input: Vector dimension error: expected dim: 384, got 3/)
     expect(classifyQdrantError(new Error("ECONNREFUSED"), "search")).toBeInstanceOf(RetryableError)
   })
+})
+
+describe("large windows: LSH instead of the exact scan (in-process and Redis layers)", () => {
+  // 1,500 ideas in one day, more than EXACT_SCAN_MAX: synthetic titles through the built-in embedder.
+  const titles = syntheticSignals({ count: 1_500, days: 1, seed: 3 }).map((s) => s.content)
+  const ideas: ReadonlyArray<IndexedIdea> = titles.map((t, i) => ({
+    ideaId: ideaIdOf(deriveEventId("lsh", `idea-${i}`)),
+    at: T0 + i * 50_000,
+    embedding: hashEmbedding(t, DIM)
+  }))
+  // Queries: 150 re-posts of ideas with a word added (near-duplicates, cosine 0.90 to 0.98), and 150 titles of the same vocabulary not in the index.
+  const queries = [
+    ...Array.from({ length: 150 }, (_, k) => hashEmbedding(`${titles[k * 10]!} tee`, DIM)),
+    ...syntheticSignals({ count: 150, days: 1, seed: 4 }).map((s) => hashEmbedding(`${s.content} again`, DIM))
+  ].map((embedding) => ({ embedding, from: T0, to: T0 + DAY, excludeId: "00000000-0000-4000-8000-000000000000", limit: 5 }))
+
+  it("finds what the exact scan finds at the merge threshold, whatever the insertion order, alike on both layers", async () => {
+    expect(ideas.length).toBeGreaterThan(EXACT_SCAN_MAX)
+    const result = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const exact = makeMemory({ exactScanMax: Infinity })
+          yield* exact.add(ideas)
+          const inOrder = makeMemory()
+          yield* inOrder.add(ideas)
+          // Reversed, in uneven chunks, with a search in between (buckets built, then added to).
+          const reversed = makeMemory()
+          const backwards = [...ideas].reverse()
+          yield* reversed.add(backwards.slice(0, 1_100))
+          yield* reversed.nearest(queries.slice(0, 1))
+          for (let i = 1_100; i < backwards.length; i += 7) yield* reversed.add(backwards.slice(i, i + 7))
+          const redis = Context.get(yield* Layer.build(layerRedis({ url: Redacted.make(inject("redisUrl")), topology: uniqueName("lsh") })), VectorIndex)
+          yield* redis.add(ideas.slice(0, 1_100))
+          yield* redis.nearest(queries.slice(0, 1))
+          yield* redis.add(ideas.slice(1_100))
+          return {
+            exact: yield* exact.nearest(queries),
+            inOrder: yield* inOrder.nearest(queries),
+            reversed: yield* reversed.nearest(queries),
+            redis: yield* redis.nearest(queries)
+          }
+        })
+      )
+    )
+    const ids = (found: ReadonlyArray<ReadonlyArray<IndexedIdea>>) => found.map((list) => list.map((i) => i.ideaId))
+    expect(ids(result.reversed)).toEqual(ids(result.inOrder))
+    expect(ids(result.redis)).toEqual(ids(result.inOrder))
+    // Of the queries whose exact nearest idea is at or above a merge threshold of 0.9, the share LSH also ranks first.
+    const atThreshold = queries.flatMap((q, k) => {
+      const truth = result.exact[k]![0]
+      return truth !== undefined && cosine(q.embedding, truth.embedding) >= 0.9 ? [k] : []
+    })
+    expect(atThreshold.length).toBeGreaterThanOrEqual(145)
+    const found = atThreshold.filter((k) => result.inOrder[k]![0]?.ideaId === result.exact[k]![0]!.ideaId)
+    expect(found.length / atThreshold.length).toBeGreaterThanOrEqual(0.95)
+    // Below the threshold LSH is approximate: it ranks only the ideas sharing a bucket, nearest first, by the exact similarity.
+    expect(ids(result.inOrder)).not.toEqual(ids(result.exact))
+    queries.forEach((q, k) => {
+      const similarities = result.inOrder[k]!.map((i) => cosine(q.embedding, i.embedding))
+      expect(similarities).toEqual([...similarities].sort((a, b) => b - a))
+      expect(similarities[0] ?? -1).toBeLessThanOrEqual(cosine(q.embedding, result.exact[k]![0]!.embedding))
+    })
+  }, 120_000)
 })

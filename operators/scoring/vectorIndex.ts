@@ -6,13 +6,14 @@
  *   idea upsert writes the vector, so `add` has nothing to do); `<=>` over the HNSW index,
  *   with `hnsw.ef_search` set and pgvector's iterative scan so the event-time filter does
  *   not starve the search. Approximate: its recall is measured by `npm run bench -- scoring`.
- * - memory: an in-process, exact index for replays and backtests (which must not touch the
- *   store), and for one process that owns all scoring.
+ * - memory: an in-process index for replays and backtests (which must not touch the store),
+ *   and for one process that owns all scoring: an exact scan of windows of up to
+ *   EXACT_SCAN_MAX ideas, LSH buckets above (see `search`).
  * - redis: the ideas' vectors in Redis, one hash per event-time day, shared by every
  *   replica, with a log per day of the ideas added (`+id`) and removed (`-id`); each
  *   replica keeps the days it read and reads only the log's new part (and those vectors),
- *   and searches exactly in process. For scaling replicas out when the store is the
- *   bottleneck (an embedded PGlite is one Postgres session).
+ *   and searches in process as the memory layer does. For scaling replicas out when the
+ *   store is the bottleneck (an embedded PGlite is one Postgres session).
  * - qdrant (`QDRANT_URL`): a collection with the embedding size and cosine distance, the
  *   event time as an indexed payload field that filters the recency window; approximate
  *   (HNSW, `hnsw_ef` set).
@@ -86,6 +87,8 @@ interface Day {
   readonly entries: Array<Entry>
   /** Per dimension: positions in `entries` and their components, in insertion order. */
   readonly postings: Array<{ readonly ids: Array<number>; readonly values: Array<number> } | undefined>
+  /** The LSH buckets of the entries, built by the first search that needs them, then kept up to date. */
+  buckets?: Buckets
 }
 
 const dayOf = (entries: ReadonlyArray<Entry>): Day => {
@@ -105,62 +108,202 @@ const addTo = (day: Day, entry: Entry) => {
     list.ids.push(position)
     list.values.push(x)
   }
+  if (day.buckets !== undefined) bucketIn(day.buckets, signatureOf(v), position)
 }
 
-// Grown as days grow: one accumulator per idea of the day being searched.
+// ---------------------------------------------------------------------------------------
+// Locality-sensitive hashing, for windows too large to scan
+
+/**
+ * Windows of more ideas than this are searched through LSH buckets instead of exactly: the
+ * exact scan costs in proportion to the window (a busy day live holds ~9,000 ideas in the
+ * 3-day window, ~0.4 ms per search), the LSH search in proportion to the ideas that share
+ * a bucket with the query. Which way a window is searched, and what LSH finds in it, depend
+ * only on the ideas in it, never on the order they were added in: replicas and replays agree.
+ */
+export const EXACT_SCAN_MAX = 1_000
+
+export interface IndexOptions {
+  /** Windows of more ideas go through LSH (default EXACT_SCAN_MAX); Infinity scans every window exactly, the reference the bench measures recall against. */
+  readonly exactScanMax?: number
+}
+
+/**
+ * Random-hyperplane LSH (SimHash): a plane's bit is the sign of the vector's projection on
+ * it, and two vectors at angle θ agree on a bit with probability 1 - θ/π. A band is
+ * BAND_BITS planes; two vectors share a bucket when they agree on a whole band. With 24
+ * bands of 12 bits, drawn from 96 planes, ideas at cosine 0.9 (the merge threshold) share a
+ * bucket with the query almost always, ideas at cosine 0.2 rarely: the bench measures
+ * the recall against the exact scan. Candidates are then ranked by their exact similarity.
+ */
+const PLANES = 96
+const BANDS = 24
+const BAND_BITS = 12
+
+/** Per dimension count: a ±1 sign per (dimension, plane), and each band's planes; seeded, the same everywhere. */
+const lshTables = new Map<number, { readonly signs: Float64Array; readonly bands: ReadonlyArray<Int32Array> }>()
+
+const tablesFor = (dimensions: number) => {
+  let tables = lshTables.get(dimensions)
+  if (tables === undefined) {
+    let state = 0x9e3779b9
+    // xorshift32: a fixed sequence, so every process draws the same planes and bands.
+    const next = () => {
+      state ^= state << 13
+      state ^= state >>> 17
+      state ^= state << 5
+      return state >>> 0
+    }
+    const signs = new Float64Array(dimensions * PLANES)
+    for (let i = 0; i < signs.length; i++) signs[i] = next() & 1 ? 1 : -1
+    const bands = Array.from({ length: BANDS }, () => {
+      // BAND_BITS distinct planes per band (a partial Fisher-Yates shuffle).
+      const planes = Int32Array.from({ length: PLANES }, (_, i) => i)
+      for (let i = 0; i < BAND_BITS; i++) {
+        const j = i + (next() % (PLANES - i))
+        ;[planes[i], planes[j]] = [planes[j]!, planes[i]!]
+      }
+      return planes.slice(0, BAND_BITS)
+    })
+    lshTables.set(dimensions, (tables = { signs, bands }))
+  }
+  return tables
+}
+
+const projection = new Float64Array(PLANES)
+
+/** The vector's bucket in each band (a band's bits as an integer), from its non-zero components in ascending order. */
+const signatureOf = (v: ReadonlyArray<number>): Int32Array => {
+  const { signs, bands } = tablesFor(v.length)
+  projection.fill(0)
+  for (let d = 0; d < v.length; d++) {
+    const x = v[d]!
+    if (x === 0) continue
+    const row = d * PLANES
+    for (let p = 0; p < PLANES; p++) projection[p] = projection[p]! + signs[row + p]! * x
+  }
+  const signature = new Int32Array(BANDS)
+  for (let b = 0; b < BANDS; b++) {
+    const planes = bands[b]!
+    let key = 0
+    for (let i = 0; i < BAND_BITS; i++) key = (key << 1) | (projection[planes[i]!]! >= 0 ? 1 : 0)
+    signature[b] = key
+  }
+  return signature
+}
+
+/** Per band, bucket key -> positions in the day's entries. */
+type Buckets = ReadonlyArray<Map<number, Array<number>>>
+
+const bucketIn = (buckets: Buckets, signature: Int32Array, position: number) => {
+  for (let b = 0; b < BANDS; b++) {
+    const list = buckets[b]!.get(signature[b]!)
+    if (list === undefined) buckets[b]!.set(signature[b]!, [position])
+    else list.push(position)
+  }
+}
+
+const bucketsOf = (day: Day): Buckets => {
+  if (day.buckets === undefined) {
+    const buckets: Buckets = Array.from({ length: BANDS }, () => new Map())
+    day.entries.forEach((e, position) => bucketIn(buckets, signatureOf(e.embedding), position))
+    day.buckets = buckets
+  }
+  return day.buckets
+}
+
+// ---------------------------------------------------------------------------------------
+// Search
+
+// Grown as days grow: one accumulator (exact scan) or one mark (LSH) per idea of the day being searched.
 let accumulator = new Float64Array(1_024)
+let marks = new Uint32Array(1_024)
+let mark = 0
+
+interface Ranked {
+  readonly entry: Entry
+  readonly similarity: number
+}
 
 /**
  * The `limit` ideas of the window nearest to the query, by dot product over stored norms
- * (the scorer takes the exact cosine of the few returned), keeping only a top-k list.
- * Products are summed in ascending dimension order, as a dense scan would, so results
- * (and ties, broken by id) are exactly a dense scan's.
+ * (the scorer takes the exact cosine of the few returned), keeping only a top-k list (ties
+ * by id). Windows of up to EXACT_SCAN_MAX ideas are scanned exactly: products are summed in
+ * ascending dimension order, as a dense scan would, so results are exactly a dense scan's.
+ * Larger windows rank only the ideas that share an LSH bucket with the query, with the same
+ * sums: an idea found either way has the same similarity.
  */
-const search = (days: Iterable<Day>, s: NeighbourSearch): ReadonlyArray<IndexedIdea> => {
+const search = (days: ReadonlyArray<Day>, s: NeighbourSearch, exactScanMax: number): ReadonlyArray<IndexedIdea> => {
   const query = s.embedding
   const dims: Array<number> = []
   for (let d = 0; d < query.length; d++) if (query[d] !== 0) dims.push(d)
-  const top: Array<{ readonly entry: Entry; readonly similarity: number }> = []
+  const top: Array<Ranked> = []
   // What an idea must reach to enter a full list (ties then go by id).
   let floor = -Infinity
-  const worse = (a: { readonly entry: Entry; readonly similarity: number }, similarity: number, id: string) =>
-    a.similarity < similarity || (a.similarity === similarity && a.entry.ideaId > id)
-  for (const day of days) {
-    const { entries, postings } = day
-    if (accumulator.length < entries.length) accumulator = new Float64Array(entries.length * 2)
-    const dot = accumulator
-    dot.fill(0, 0, entries.length)
-    for (const d of dims) {
-      const list = postings[d]
-      if (list === undefined) continue
-      const q = query[d]!
-      const { ids, values } = list
-      for (let j = 0; j < ids.length; j++) {
-        const i = ids[j]!
-        dot[i] = dot[i]! + q * values[j]!
+  const worse = (a: Ranked, similarity: number, id: string) => a.similarity < similarity || (a.similarity === similarity && a.entry.ideaId > id)
+  const consider = (entry: Entry, similarity: number) => {
+    if (similarity < floor || entry.at < s.from || entry.at >= s.to || entry.ideaId === s.excludeId) return
+    if (top.length === s.limit && !worse(top[top.length - 1]!, similarity, entry.ideaId)) return
+    let at = top.length
+    while (at > 0 && worse(top[at - 1]!, similarity, entry.ideaId)) at--
+    top.splice(at, 0, { entry, similarity })
+    if (top.length > s.limit) top.pop()
+    if (top.length === s.limit) floor = top[top.length - 1]!.similarity
+  }
+  const size = days.reduce((n, day) => n + day.entries.length, 0)
+  if (size <= exactScanMax) {
+    for (const { entries, postings } of days) {
+      if (accumulator.length < entries.length) accumulator = new Float64Array(entries.length * 2)
+      const dot = accumulator
+      dot.fill(0, 0, entries.length)
+      for (const d of dims) {
+        const list = postings[d]
+        if (list === undefined) continue
+        const q = query[d]!
+        const { ids, values } = list
+        for (let j = 0; j < ids.length; j++) {
+          const i = ids[j]!
+          dot[i] = dot[i]! + q * values[j]!
+        }
       }
+      for (let i = 0; i < entries.length; i++) consider(entries[i]!, dot[i]! * entries[i]!.inverseNorm)
     }
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!
-      const similarity = dot[i]! * entry.inverseNorm
-      if (similarity < floor || entry.at < s.from || entry.at >= s.to || entry.ideaId === s.excludeId) continue
-      if (top.length === s.limit && !worse(top[top.length - 1]!, similarity, entry.ideaId)) continue
-      let at = top.length
-      while (at > 0 && worse(top[at - 1]!, similarity, entry.ideaId)) at--
-      top.splice(at, 0, { entry, similarity })
-      if (top.length > s.limit) top.pop()
-      if (top.length === s.limit) floor = top[top.length - 1]!.similarity
+  } else {
+    const signature = signatureOf(query)
+    for (const day of days) {
+      const buckets = bucketsOf(day)
+      const { entries } = day
+      if (marks.length < entries.length) marks = new Uint32Array(entries.length * 2)
+      // A fresh mark per day searched: an idea in several of the query's buckets is ranked once.
+      if (++mark === 0xffffffff) {
+        marks.fill(0)
+        mark = 1
+      }
+      for (let b = 0; b < BANDS; b++) {
+        const list = buckets[b]!.get(signature[b]!)
+        if (list === undefined) continue
+        for (const i of list) {
+          if (marks[i] === mark) continue
+          marks[i] = mark
+          const v = entries[i]!.embedding
+          let dot = 0
+          for (const d of dims) dot += query[d]! * v[d]!
+          consider(entries[i]!, dot * entries[i]!.inverseNorm)
+        }
+      }
     }
   }
   return top.map(({ entry }) => ({ ideaId: entry.ideaId, at: entry.at, embedding: entry.embedding }))
 }
 
 /** The days of `days` that overlap [from, to), oldest first. */
-function* daysOf(days: ReadonlyMap<number, Day>, from: number, to: number): Generator<Day> {
+const daysOf = (days: ReadonlyMap<number, Day>, from: number, to: number): ReadonlyArray<Day> => {
+  const out: Array<Day> = []
   for (let b = bucketOf(from); b <= bucketOf(to - 1); b++) {
     const day = days.get(b)
-    if (day !== undefined) yield day
+    if (day !== undefined) out.push(day)
   }
+  return out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -171,7 +314,7 @@ function* daysOf(days: ReadonlyMap<number, Day>, from: number, to: number): Gene
  * Days older than the oldest window still searched (with a day to spare) are dropped, so
  * a long replay holds only recent vectors.
  */
-export const makeMemory = (): VectorIndexShape => {
+export const makeMemory = ({ exactScanMax = EXACT_SCAN_MAX }: IndexOptions = {}): VectorIndexShape => {
   const days = new Map<number, Day>()
   const ids = new Set<string>()
   let oldestNeeded = -Infinity
@@ -180,7 +323,7 @@ export const makeMemory = (): VectorIndexShape => {
     nearest: (searches) =>
       Effect.sync(() => {
         for (const s of searches) oldestNeeded = Math.max(oldestNeeded, s.from - DAY)
-        return searches.map((s) => search(daysOf(days, s.from, s.to), s))
+        return searches.map((s) => search(daysOf(days, s.from, s.to), s, exactScanMax))
       }),
     add: (added) =>
       Effect.sync(() => {
@@ -209,7 +352,7 @@ export const makeMemory = (): VectorIndexShape => {
   }
 }
 
-export const layerMemory: Layer.Layer<VectorIndex> = Layer.sync(VectorIndex, makeMemory)
+export const layerMemory: Layer.Layer<VectorIndex> = Layer.sync(VectorIndex, () => makeMemory())
 
 // ---------------------------------------------------------------------------------------
 // pgvector, through the store
@@ -240,7 +383,7 @@ export const layerPgvector = (efSearch?: number): Layer.Layer<VectorIndex, SqlEr
 // ---------------------------------------------------------------------------------------
 // Redis
 
-export interface RedisIndexOptions {
+export interface RedisIndexOptions extends IndexOptions {
   readonly url: Redacted.Redacted<string>
   readonly topology: string
   /** Wall-time retention of a day's vectors after its last write (as the scoring state's). */
@@ -277,6 +420,7 @@ export const makeRedis = (options: RedisIndexOptions) =>
     const dayKey = (bucket: number) => keys.state("score", `vectors:${bucket}`)
     const logKey = (bucket: number) => keys.state("score", `vectors:${bucket}:log`)
     const retainMs = Math.max(1, Math.round(options.retainMs ?? 30 * DAY))
+    const exactScanMax = options.exactScanMax ?? EXACT_SCAN_MAX
     // Per day: the ideas read, and how much of the day's log they reflect.
     const days = new Map<number, Day>()
     const logRead = new Map<number, number>()
@@ -344,7 +488,7 @@ export const makeRedis = (options: RedisIndexOptions) =>
           days.delete(b)
           logRead.delete(b)
         }
-        return searches.map((s) => search(daysOf(days, s.from, s.to), s))
+        return searches.map((s) => search(daysOf(days, s.from, s.to), s, exactScanMax))
       })
 
     const add: VectorIndexShape["add"] = (ideas) => {
