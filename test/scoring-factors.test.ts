@@ -343,7 +343,7 @@ const inputs: ReadonlyArray<ScoringInput> = Array.from({ length: 60 }, (_, i) =>
   }
 })
 
-const runScorer = (batches: ReadonlyArray<ReadonlyArray<ScoringInput>>) =>
+const runScorer = (batches: ReadonlyArray<ReadonlyArray<ScoringInput>>, state: Layer.Layer<ScoringState> = layerMemory(uniqueName("sc"))) =>
   Effect.runPromise(
     Effect.gen(function* () {
       const scorer = makeScorer(config)
@@ -356,7 +356,7 @@ const runScorer = (batches: ReadonlyArray<ReadonlyArray<ScoringInput>>) =>
         out.push(...batch.signals.map((s, i) => ({ ...s, late: late[i]! })))
       }
       return out.sort((a, b) => (a.id < b.id ? -1 : 1))
-    }).pipe(Effect.provide(Layer.merge(layerMemory(uniqueName("sc")), layerHashing(384))))
+    }).pipe(Effect.provide(Layer.merge(state, layerHashing(384))))
   )
 
 const chunks = <A>(xs: ReadonlyArray<A>, n: number) => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, i * n + n))
@@ -372,6 +372,19 @@ describe("scorer", () => {
     const shuffled = chunks(inputs, 10).flatMap((d, n) => [...d].sort((a, b) => ((a.id.charCodeAt(8) + n) % 3) - ((b.id.charCodeAt(8) + n) % 3)))
     expect(await runScorer(chunks(shuffled, 7))).toEqual(reference)
     expect(await runScorer(chunks(inputs, 1))).toEqual(reference)
+  })
+
+  it("writes what its own batch reads before reading, even when the state's writes are slow (a batch spanning midnight)", async () => {
+    const reference = await runScorer(chunks(inputs, 60))
+    // Writes that land 20 ms after they are sent: a read issued meanwhile would not see them.
+    const slowWrites = Layer.effect(
+      ScoringState,
+      Effect.map(Effect.provide(ScoringState, layerMemory(uniqueName("sc"))), (inner) => ({
+        ...inner,
+        write: (writes, retainMs) => Effect.zipRight(Effect.sleep("20 millis"), inner.write(writes, retainMs))
+      }))
+    )
+    expect(await runScorer(chunks(inputs, 60), slowWrites)).toEqual(reference)
   })
 
   it("flags input that arrives after the scorer read past it", async () => {

@@ -4,13 +4,14 @@
  * and their merge decisions. Weights are applied by the caller (`combine`), so a backtest
  * computes factors once and tries many weight sets on them.
  *
- * Per batch, in this order:
+ * Per batch:
  *   1. embed every signal (one batched call);
  *   2. write every signal's contribution to the shared state (engagement sample, topic
- *      peaks, category centroid), idempotent by the signal's identity;
+ *      peaks, category centroid), idempotent by the signal's identity: first the writes to
+ *      days the batch itself reads (it spans midnight), the rest alongside steps 3 and 4;
  *   3. read, per distinct horizon, only the CLOSED buckets before each signal (see
  *      window.ts), recording the batch as a reader up to that horizon;
- *   4. search recent ideas in the closed window for near-duplicates;
+ *   4. search recent ideas in the closed window for near-duplicates (alongside step 3);
  *   5. decide, oldest first, merge or new idea (a new idea is a neighbour for the signals
  *      after it in the same batch, as it would be from an earlier batch), then the factors.
  * The caller then stores the batch's ideas and asks `late`: which of its signals another
@@ -30,7 +31,7 @@ import { FreshnessConfig, freshnessFactor, peakRead, peakWrites, topicsOf } from
 import { type IndexedIdea, VectorIndex } from "./vectorIndex.ts"
 import { categoryOf, centroid, centroidRead, centroidWrites, NoveltyConfig, noveltyFactor } from "./novelty.ts"
 import { makeSeasonality, SeasonalityConfig } from "./seasonality.ts"
-import { type Cell, DAY, type MaxRecord, type Reads, ScoringState } from "./state.ts"
+import { bucketOf, type Cell, DAY, type MaxRecord, type Reads, ScoringState } from "./state.ts"
 import { type ClosedWindow, closedWindow } from "./window.ts"
 
 const defaults = <A, I>(schema: Schema.Schema<A, I>): A => Schema.decodeUnknownSync(schema)({})
@@ -109,6 +110,12 @@ const requests = <R>() => {
     }
   }
 }
+/** `values` cut into consecutive runs as long as each of `lists`. */
+const slices = <A>(lists: ReadonlyArray<ReadonlyArray<unknown>>, values: ReadonlyArray<A>): ReadonlyArray<ReadonlyArray<A>> => {
+  let start = 0
+  return lists.map((list) => values.slice(start, (start += list.length)))
+}
+
 export const makeScorer = (config: ScoringConfig) => {
   const latenessMs = Duration.toMillis(Duration.decode(config.allowedLateness))
   const retainMs = config.retentionDays * DAY
@@ -132,64 +139,66 @@ export const makeScorer = (config: ScoringConfig) => {
       const topics = items.map((i) => topicsOf(i.input.signal, config.freshness))
 
       const reader = createHash("sha1").update(items.map((i) => i.input.id).join("\u0000")).digest("base64")
-      yield* state.write(
-        items.flatMap(({ input: { id, signal }, at }, k) => [
-          ...engagementWrites(id, signal, rates[k], config.engagement),
-          ...peakWrites(id, at, topics[k]!, rates[k]),
-          ...centroidWrites(id, signal, embeddings[k]!)
-        ]),
-        retainMs
-      )
-
       const windows: ReadonlyArray<ClosedWindow> = items.map((i) => closedWindow(i.at, latenessMs))
-      const reads: Array<{
-        readonly baseline: ReadonlyArray<number>
-        readonly peaks: ReadonlyArray<MaxRecord | undefined>
-        readonly centroid: ReadonlyArray<number> | undefined
-      }> = []
-      const horizons = [...new Set(windows.map((w) => w.horizon))].sort((a, b) => a - b)
-      for (const horizon of horizons) {
-        const group = items.flatMap((_, k) => (windows[k]!.horizon === horizon ? [k] : []))
-        // One horizon, one set of closed buckets: requests are made per source, topic and category.
-        const window = windows[group[0]!]!
-        const samples = requests<Reads["samples"][number]>()
-        const peaks = requests<ReadonlyArray<Cell>>()
-        const categories = requests<ReadonlyArray<Cell>>()
-        const plan = group.map((k) => {
-          const signal = items[k]!.input.signal
-          return {
-            k,
-            baseline: samples.add(signal.source, () => baselineRead(signal, window, config.engagement)),
-            peaks: topics[k]!.map((topic) => peaks.add(topic, () => peakRead(topic, window, config.freshness))),
-            category: categories.add(categoryOf(signal), () => centroidRead(signal, window, config.novelty))
+      const writes = items.flatMap(({ input: { id, signal }, at }, k) => [
+        ...engagementWrites(id, signal, rates[k], config.engagement),
+        ...peakWrites(id, at, topics[k]!, rates[k]),
+        ...centroidWrites(id, signal, embeddings[k]!)
+      ])
+      // The batch reads only buckets before its latest horizon. Its writes there (a batch that spans
+      // midnight reads its own earlier day) go first; the rest, to days it does not read, go while it
+      // reads and searches. All are durable when `score` returns, before the caller asks `late`.
+      const lastRead = bucketOf(Math.max(...windows.map((w) => w.horizon)))
+      const readFirst = writes.filter((w) => w.cell.bucket < lastRead)
+      if (readFirst.length > 0) yield* state.write(readFirst, retainMs)
+
+      const readState = Effect.gen(function* () {
+        const reads: Array<{
+          readonly baseline: ReadonlyArray<number>
+          readonly peaks: ReadonlyArray<MaxRecord | undefined>
+          readonly centroid: ReadonlyArray<number> | undefined
+        }> = []
+        const horizons = [...new Set(windows.map((w) => w.horizon))].sort((a, b) => a - b)
+        for (const horizon of horizons) {
+          const group = items.flatMap((_, k) => (windows[k]!.horizon === horizon ? [k] : []))
+          // One horizon, one set of closed buckets: requests are made per source, topic and category.
+          const window = windows[group[0]!]!
+          const samples = requests<Reads["samples"][number]>()
+          const peaks = requests<ReadonlyArray<Cell>>()
+          const categories = requests<ReadonlyArray<Cell>>()
+          const plan = group.map((k) => {
+            const signal = items[k]!.input.signal
+            return {
+              k,
+              baseline: samples.add(signal.source, () => baselineRead(signal, window, config.engagement)),
+              peaks: topics[k]!.map((topic) => peaks.add(topic, () => peakRead(topic, window, config.freshness))),
+              category: categories.add(categoryOf(signal), () => centroidRead(signal, window, config.novelty))
+            }
+          })
+          // One request for every topic's cells (one lookup per day's hash), one for every category's.
+          const result = yield* state.read(horizon, { samples: samples.list, maxes: [peaks.list.flat()], sums: categories.list.flat() }, reader)
+          const topicPeaks = slices(peaks.list, result.maxes[0]!)
+          const categorySums = slices(categories.list, result.sums)
+          // Signals of one horizon share their category's centroid (taken at the horizon).
+          const centroids = categories.list.map((cells, c) => centroid(horizon, cells, categorySums[c]!, config.novelty))
+          for (const p of plan) {
+            reads[p.k] = { baseline: result.samples[p.baseline]!, peaks: p.peaks.flatMap((t) => topicPeaks[t]!), centroid: centroids[p.category] }
           }
-        })
-        // One request for every topic's cells (one lookup per day's hash), one for every category's.
-        const peakCells = peaks.list.flat()
-        const sumCells = categories.list.flat()
-        const result = yield* state.read(horizon, { samples: samples.list, maxes: [peakCells], sums: sumCells }, reader)
-        const slices = <A>(lists: ReadonlyArray<ReadonlyArray<unknown>>, values: ReadonlyArray<A>) => {
-          let start = 0
-          return lists.map((list) => values.slice(start, (start += list.length)))
         }
-        const topicPeaks = slices(peaks.list, result.maxes[0]!)
-        const categorySums = slices(categories.list, result.sums)
-        // Signals of one horizon share their category's centroid (taken at the horizon).
-        const centroids = categories.list.map((cells, c) => centroid(horizon, cells, categorySums[c]!, config.novelty))
-        for (const p of plan) {
-          reads[p.k] = { baseline: result.samples[p.baseline]!, peaks: p.peaks.flatMap((t) => topicPeaks[t]!), centroid: centroids[p.category] }
-        }
-      }
+        return reads
+      })
 
       const span = config.novelty.neighbourDays * DAY
-      const found = yield* index.nearest(
-        items.map((item, k) => ({
-          embedding: embeddings[k]!,
-          from: windows[k]!.horizon - span,
-          to: windows[k]!.horizon,
-          excludeId: item.input.ideaId,
-          limit: config.novelty.neighbours
-        }))
+      const searches = items.map((item, k) => ({
+        embedding: embeddings[k]!,
+        from: windows[k]!.horizon - span,
+        to: windows[k]!.horizon,
+        excludeId: item.input.ideaId,
+        limit: config.novelty.neighbours
+      }))
+      const [, reads, found] = yield* Effect.all(
+        [state.write(writes.filter((w) => w.cell.bucket >= lastRead), retainMs), readState, index.nearest(searches)],
+        { concurrency: "unbounded" }
       )
 
       const made: Array<IndexedIdea> = []
