@@ -44,7 +44,12 @@ const SCALE = 65_536
 
 export const categoryOf = (signal: Signal): string => (signal.category ?? "").toLowerCase() || "(none)"
 
-export const quantize = (embedding: ReadonlyArray<number>): ReadonlyArray<number> => embedding.map((x) => Math.round(x * SCALE))
+/** Small integers throughout (-0 counts as 0: sums are the same), so the array holds no boxed numbers. */
+export const quantize = (embedding: ReadonlyArray<number>): ReadonlyArray<number> => {
+  const out = new Array<number>(embedding.length).fill(0)
+  for (let i = 0; i < embedding.length; i++) if (embedding[i] !== 0) out[i] = Math.round(embedding[i]! * SCALE) || 0
+  return out
+}
 
 export const centroidWrites = (id: string, signal: Signal, embedding: ReadonlyArray<number>): ReadonlyArray<Write> => [
   { _tag: "Sum", cell: { family: FAMILY, bucket: bucketOf(Date.parse(signal.capturedAt)), key: categoryOf(signal) }, id, vector: quantize(embedding) }
@@ -68,10 +73,12 @@ export const centroid = (
   sums.forEach((sum, i) => {
     if (sum === undefined || sum.n === 0) return
     const weight = Math.pow(0.5, (at - bucketMiddle(cells[i]!.bucket)) / (config.halfLifeDays * DAY))
-    out ??= []
-    sum.vector.forEach((x, d) => (out![d] = (out![d] ?? 0) + weight * x))
+    // Filled with zeros up front, so it holds unboxed doubles (and a dimension no day has stays 0).
+    out ??= new Array<number>(Math.max(...sums.map((s) => s?.vector.length ?? 0))).fill(0)
+    const { vector } = sum
+    for (let d = 0; d < vector.length; d++) out[d] = out[d]! + weight * (vector[d] ?? 0)
   })
-  return out && Array.from(out, (x) => x ?? 0)
+  return out
 }
 
 export interface NoveltyValue {

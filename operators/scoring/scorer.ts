@@ -206,14 +206,15 @@ export const makeScorer = (config: ScoringConfig) => {
         const { signal } = input
         const embedding = embeddings[k]!
         const { horizon } = windows[k]!
-        const candidates = [...found[k]!, ...made.filter((m) => m.at >= horizon - span && m.at < horizon && m.ideaId !== input.ideaId)]
         let nearest: { readonly ideaId: string; readonly similarity: number } | undefined
-        for (const c of candidates) {
+        const consider = (c: IndexedIdea) => {
           const similarity = cosine(embedding, c.embedding)
           if (nearest === undefined || similarity > nearest.similarity || (similarity === nearest.similarity && c.ideaId < nearest.ideaId)) {
             nearest = { ideaId: c.ideaId, similarity }
           }
         }
+        found[k]!.forEach(consider)
+        for (const m of made) if (m.at >= horizon - span && m.at < horizon && m.ideaId !== input.ideaId) consider(m)
         const merge = nearest !== undefined && nearest.similarity >= config.novelty.mergeThreshold ? nearest : undefined
         if (merge === undefined) made.push({ ideaId: input.ideaId, at, embedding })
 
@@ -223,25 +224,19 @@ export const makeScorer = (config: ScoringConfig) => {
         const novelty = noveltyFactor(embedding, reads[k]!.centroid, nearest?.similarity)
         const fit = communityFitFactor(signal, embedding, profiles!, members, config.communityFit)
         const season = seasonality(signal)
-        const details: Record<string, number> = {
-          ...(rate !== undefined ? { engagementRate: rate } : {}),
-          ...(engagement.z !== undefined ? { engagementZ: engagement.z } : {}),
-          baselineSize: reads[k]!.baseline.length,
-          hoursSincePeak: freshness.hoursSincePeak,
-          ...(freshness.hoursSincePublished !== undefined ? { hoursSincePublished: freshness.hoursSincePublished } : {}),
-          ...(novelty.centroidSimilarity !== undefined ? { centroidSimilarity: novelty.centroidSimilarity } : {}),
-          ...(novelty.neighbourSimilarity !== undefined ? { neighbourSimilarity: novelty.neighbourSimilarity } : {}),
-          ...(fit.nicheSimilarity !== undefined ? { nicheSimilarity: fit.nicheSimilarity } : {}),
-          ...(season.days !== undefined ? { occasionDays: season.days } : {})
-        }
-        return {
-          ...input,
-          at,
-          embedding,
-          factors: { freshness: freshness.value, engagement: engagement.value, novelty: novelty.value, communityFit: fit.value, seasonality: season.value },
-          details,
-          ...(merge !== undefined ? { mergeInto: merge } : {})
-        }
+        // Figures that exist only sometimes are set only then (in a fixed order: `--out` files compare byte for byte).
+        const details: Record<string, number> = {}
+        if (rate !== undefined) details["engagementRate"] = rate
+        if (engagement.z !== undefined) details["engagementZ"] = engagement.z
+        details["baselineSize"] = reads[k]!.baseline.length
+        details["hoursSincePeak"] = freshness.hoursSincePeak
+        if (freshness.hoursSincePublished !== undefined) details["hoursSincePublished"] = freshness.hoursSincePublished
+        if (novelty.centroidSimilarity !== undefined) details["centroidSimilarity"] = novelty.centroidSimilarity
+        if (novelty.neighbourSimilarity !== undefined) details["neighbourSimilarity"] = novelty.neighbourSimilarity
+        if (fit.nicheSimilarity !== undefined) details["nicheSimilarity"] = fit.nicheSimilarity
+        if (season.days !== undefined) details["occasionDays"] = season.days
+        const factors = { freshness: freshness.value, engagement: engagement.value, novelty: novelty.value, communityFit: fit.value, seasonality: season.value }
+        return merge === undefined ? { ...input, at, embedding, factors, details } : { ...input, at, embedding, factors, details, mergeInto: merge }
       })
       // Back in the caller's order.
       const signals = new Array<ScoredSignal>(scored.length)

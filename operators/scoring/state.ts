@@ -226,7 +226,7 @@ export const makeMemory = (keys: Keys, owner = "score"): ScoringStateShape => {
           maxes: reads.maxes.map((cells) => cells.map((c) => live(maxes, name.max(c), now)?.get(c.key))),
           sums: reads.sums.map((c) => {
             const sum = live(sums, name.sum(c), now)
-            return sum === undefined ? undefined : { n: sum.n, vector: Array.from(sum.vector, (x) => x ?? 0) }
+            return sum === undefined ? undefined : { n: sum.n, vector: sum.vector.slice() }
           })
         }
       }),
