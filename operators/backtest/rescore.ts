@@ -76,19 +76,22 @@ export const replay = (records: ReadonlyArray<RecordedItem>, options: ReplayOpti
       const chunk = records.slice(start, start + options.batchSize)
       const raw = chunk.filter((r) => r.stage === "raw")
       const passed = new Set<RecordedItem>(chunk.filter((r) => r.stage === "enriched"))
+      // Normalized once: dedupe keys on the content hash that normalizing computes anyway.
+      const normalized = new Map(raw.map((r) => [r, Either.try(() => normalizeSignal(r.signal))]))
       if (raw.length > 0) {
-        const envelopes = raw.map(
-          (r): Delivered<Signal> => ({
+        const envelopes = raw.map((r): Delivered<Signal> => {
+          const signal = normalized.get(r)!
+          return {
             eventType: recorded.eventType,
             eventId: r.id,
             timestamp: r.signal.capturedAt,
             source: "replay",
             version: ENVELOPE_VERSION,
             correlationId: r.id,
-            data: r.signal,
+            data: Either.isRight(signal) ? { ...r.signal, contentHash: signal.right.contentHash } : r.signal,
             attempt: 1
-          })
-        )
+          }
+        })
         const results = yield* dedupeNode.handle(envelopes).pipe(Effect.provideService(BloomFilter, bloom))
         results.forEach((result, i) => {
           if (result._tag === "Emit" && result.outputs.length > 0) passed.add(raw[i]!)
@@ -99,7 +102,7 @@ export const replay = (records: ReadonlyArray<RecordedItem>, options: ReplayOpti
       const sources: Array<RecordedItem> = []
       for (const record of chunk) {
         if (!passed.has(record)) continue
-        const signal = record.stage === "raw" ? Either.try(() => normalizeSignal(record.signal)) : Either.right(record.signal)
+        const signal = normalized.get(record) ?? Either.right(record.signal)
         if (Either.isLeft(signal)) {
           unusable++
           continue
