@@ -273,8 +273,12 @@ const redisRun = (
             }),
           { discard: true }
         )
+      // Replicas that died would leave the stream undrained forever.
+      let replicasAlive = () => true
+      const REPLICA_DIED = "a score replica ended before the stream was drained (its log is above)"
       const drained = Effect.gen(function* () {
         while (true) {
+          if (!replicasAlive()) return yield* Effect.die(new Error(REPLICA_DIED))
           const info = yield* transport.info(keys.stream(INPUT.name))
           const group = info.groups.find((g) => g.name === "score")
           if (group !== undefined && group.pending === 0 && group.lag === 0) return
@@ -308,7 +312,17 @@ const redisRun = (
           )
         )
         yield* Effect.addFinalizer(() => Effect.promise(() => stopAll(children)))
-        yield* Effect.promise(() => waitFor("score replicas ready", async () => Number(await redis.get(ready)) >= replicas, 120_000))
+        replicasAlive = () => children.every((c) => c.running())
+        yield* Effect.promise(() =>
+          waitFor(
+            "score replicas ready",
+            async () => {
+              if (!replicasAlive()) throw new Error(REPLICA_DIED)
+              return Number(await redis.get(ready)) >= replicas
+            },
+            120_000
+          )
+        )
         started = performance.now()
         yield* Effect.promise(() => redis.rpush(go, ...children.map(() => "go")))
         finish = Effect.promise(() => stopAll(children))
@@ -317,6 +331,7 @@ const redisRun = (
         const stop = yield* Deferred.make<void>()
         started = performance.now()
         const worker = yield* Effect.fork(runWorker({ topology: t, only: ["score"], stop, consumerPrefix: name }).pipe(Effect.provide(t.services)))
+        replicasAlive = () => worker.unsafePoll() === null
         finish = Effect.andThen(Deferred.done(stop, Exit.void), Fiber.join(worker)).pipe(Effect.orDie)
       }
       yield* drained
