@@ -4,13 +4,16 @@
  *
  * - `replay-in-process` (the baseline): the backtest replay path, dedupe + normalization +
  *   the scorer with in-process state and the exact in-process vector index; no Redis, no store.
+ *   One full replay of the workload first, untimed (JIT), then 3 timed replays, each from
+ *   fresh state; the figure is their median, and all three are on the line.
  * - `near-duplicate-recall`: every replayed signal's neighbour search, once through pgvector's
- *   HNSW index (PGlite, `hnsw.ef_search`) and once through the exact in-process scan over the
- *   same ideas: the share of signals with an idea at or above the merge threshold whose
+ *   HNSW index (the `--store`, `hnsw.ef_search`) and once through the exact in-process scan over
+ *   the same ideas: the share of signals with an idea at or above the merge threshold whose
  *   nearest idea the HNSW search also returns first.
  * - `busy-day-replay-in-process`: the replay path on a busy day live: `--signals` in one day
  *   after `--history-days` days of history at the same rate (scored first, untimed), the
- *   baseline of the Redis cases, which run the same workload.
+ *   baseline of the Redis cases, which run the same workload. Measured once (it is long),
+ *   after the replays above, so the JIT is warm.
  * - `redis-1-replica`, `redis-2-replicas`: the `score` operator under the worker on the
  *   Redis transport, its state shared in Redis, with the vector index of `--index` (redis by
  *   default: the store only takes the idea upserts). The history goes through first,
@@ -18,15 +21,23 @@
  *   filling the busy day until the score group has acknowledged every entry. A busy day's
  *   concurrent batches lie minutes apart in event time, as live (in the 20-day replay
  *   workload they would lie ~16 hours apart, beyond the allowed lateness, and most signals
- *   would be late). Each replica is its own
- *   process (bench/scoring-replica.ts; `--replicas-in one-process` runs them in this one, as
- *   `--index memory` must), sharing the store through the embedded PGlite's socket, which
- *   this process serves (one Postgres session: the idea upserts of all replicas queue on it).
+ *   would be late). Each replica is its own process (bench/scoring-replica.ts;
+ *   `--replicas-in one-process` runs them in this one, as `--index memory` must).
  *   `--cpu-prof DIR` writes each replica process's CPU profile under DIR.
- * - `redis-1-replica-pgvector` (the first `--pgvector-signals` of the 20-day workload, no history): the same with the pgvector
- *   layer, where the embedded PGlite (one Postgres session, in this process) is the bottleneck.
+ * - `redis-1-replica-pgvector` (the first `--pgvector-signals` of the 20-day workload, no
+ *   history): the same with the pgvector layer.
  *
- *   npm run bench -- scoring [--signals 3000] [--days 20] [--history-days 3] [--batch 100] [--index redis|memory|pgvector] [--replicas-in processes|one-process] [--pgvector-signals 600] [--cpu-prof DIR]
+ * The store (`--store`) of the replica and recall cases, empty and migrated for each case:
+ * - `pglite` (default, nothing to install): the embedded PGlite in a temp dir, served on its
+ *   socket by this process. It is one Postgres session: the idea upserts of all replicas
+ *   queue on it, and with the pgvector layer it is the bottleneck (said on those lines).
+ * - `postgres`: a real PostgreSQL with pgvector at `DATABASE_URL` (its role must be allowed to
+ *   create databases). Each case creates `bench_scoring_<random>` there, migrates it with the
+ *   project's migrations and drops it afterwards, also when the case fails (a bench killed by
+ *   a signal leaves it behind: drop it by hand).
+ * Every line that used a store names it, with the versions the server reports.
+ *
+ *   npm run bench -- scoring [--signals 3000] [--days 20] [--history-days 3] [--batch 100] [--index redis|memory|pgvector] [--replicas-in processes|one-process] [--store pglite|postgres] [--pgvector-signals 600] [--ef-search 100] [--cpu-prof DIR]
  *
  * Signals are synthetic (test/support/signals.ts, seeded), with the built-in embedder. Each
  * line carries the machine's load (`load_1m`, CPU pressure): on a shared machine the
@@ -234,8 +245,8 @@ const REPLICA_SCRIPT = fileURLToPath(new URL("./scoring-replica.ts", import.meta
  * The `score` operator on the Redis transport with `replicas` replicas, each its own
  * process (`processes`), or all in this one; the stream is filled first, then the clock
  * runs until the score group has acknowledged every entry. Replica processes share the
- * store through the embedded PGlite's socket (served by this process) and start together
- * once each has built its services, so start-up is not timed.
+ * case's store (the embedded PGlite's socket, served by this process, or the fresh database
+ * at DATABASE_URL) and start together once each has built its services, so start-up is not timed.
  */
 const redisRun = (
   url: string,
