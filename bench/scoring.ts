@@ -114,14 +114,20 @@ const freshDatabase = (url: Redacted.Redacted<string>) =>
       (client) => Effect.promise(() => client.end({ timeout: 5 }))
     )
     const name = `bench_scoring_${randomBytes(4).toString("hex")}`
+    const database = yield* Effect.try({
+      try: () => {
+        const database = new URL(Redacted.value(url))
+        database.pathname = `/${name}`
+        return Redacted.make(database.href)
+      },
+      catch: () => new PermanentError({ message: "DATABASE_URL is not a URL (postgres://user@host:port/database)" })
+    })
     yield* Effect.acquireRelease(attempt(`create database ${name} at DATABASE_URL`, () => admin.unsafe(`create database ${name}`)), () =>
       attempt(`drop database ${name}`, () => admin.unsafe(`drop database if exists ${name} with (force)`)).pipe(
         Effect.catchAll((error) => Effect.sync(() => log(`bench: ${error.message}; drop it by hand`)))
       )
     )
-    const database = new URL(Redacted.value(url))
-    database.pathname = `/${name}`
-    return Redacted.make(database.href)
+    return database
   })
 
 /**
