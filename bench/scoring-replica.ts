@@ -1,7 +1,8 @@
 /**
  * One score replica of the scoring bench (bench/scoring.ts), as its own process: the
  * bench's topology with one replica of `score`, the store over `DATABASE_URL` (the bench's
- * embedded PGlite, served on its socket), state and vector index in Redis (`REDIS_URL`).
+ * embedded PGlite, served on its socket, or the bench's fresh database on a PostgreSQL
+ * server), state and vector index in Redis (`REDIS_URL`).
  * Counts itself ready once its services are built, waits for the driver's go, then runs
  * the worker until SIGTERM.
  *
