@@ -14,6 +14,10 @@
  *   after `--history-days` days of history at the same rate (scored first, untimed), the
  *   baseline of the Redis cases, which run the same workload. Measured once (it is long),
  *   after the replays above, so the JIT is warm.
+ * - `near-duplicate-recall-lsh`: the busy day's searches, whose windows hold more ideas than
+ *   the exact scan takes, through the LSH search (in-process; the Redis layer searches alike)
+ *   and through the exact scan over the same ideas: recall at the merge threshold, top-1
+ *   agreement, and how much less similar the nearest idea found is where it differs.
  * - `redis-1-replica`, `redis-2-replicas`: the `score` operator under the worker on the
  *   Redis transport, its state shared in Redis, with the vector index of `--index` (redis by
  *   default: the store only takes the idea upserts). The history goes through first,
@@ -77,6 +81,8 @@ import { withRedis } from "./redis.ts"
 
 const SCORING = { allowedLateness: "2 hours", communityFit: { niches: [{ name: "runners", keywords: ["marathon", "trail"] }] } }
 const DEDUPE = { ttl: "7 days", capacity: 1_000_000, falsePositiveRate: 0.001 }
+/** The in-process layer, as the replay cases run it. */
+const MEMORY_INDEX = `memory (exact up to ${VectorIndex.EXACT_SCAN_MAX} ideas per window, LSH above)`
 /** Timed replays of the 20-day workload; the figure is their median. */
 const REPLAY_RUNS = 3
 
@@ -168,17 +174,68 @@ const benchStore = (choice: StoreChoice) =>
 const signalRows = (signals: ReadonlyArray<Signal>) =>
   signals.map((s) => ({ id: signalIdOf(s.contentHash!), content: s.content, source: s.source, capturedAt: new Date(s.capturedAt), metadata: {}, contentHash: s.contentHash! }))
 
+type ReplayedItems = Awaited<ReturnType<typeof replayRun>>["items"]
+
 /**
- * Recall of pgvector's HNSW search against the exact scan, on the replay's own ideas and
- * searches: of the signals whose exact nearest idea is at or above the merge threshold,
- * the share whose HNSW search returns that idea first.
+ * An approximate search against the exact scan, on replayed ideas and the searches of the
+ * replayed signals from `from` on: recall at the merge threshold (of the signals whose exact
+ * nearest idea is at or above it, the share whose approximate search returns that idea
+ * first), top-1 agreement over all, how much less similar the nearest idea found is where it
+ * differs, and searches per second of both.
  */
-const recallRun = (items: Awaited<ReturnType<typeof replayRun>>["items"], efSearch: number, storeChoice: StoreChoice) =>
+const compareWithExact = (items: ReplayedItems, approximate: VectorIndex.VectorIndexShape, from = 0) =>
+  Effect.gen(function* () {
+    const config = Schema.decodeUnknownSync(ScoringConfig)(SCORING)
+    const latenessMs = Duration.toMillis(Duration.decode(config.allowedLateness))
+    const span = config.novelty.neighbourDays * DAY
+    const ideas = items.filter((i) => i.mergeInto === undefined).map((i) => ({ ideaId: i.ideaId, at: i.at, embedding: i.embedding }))
+    const searches = items.slice(from).map((i) => {
+      const { horizon } = closedWindow(i.at, latenessMs)
+      return { embedding: i.embedding, from: horizon - span, to: horizon, excludeId: i.ideaId, limit: config.novelty.neighbours }
+    })
+    const exact = VectorIndex.makeMemory({ exactScanMax: Infinity })
+    yield* exact.add(ideas)
+    yield* approximate.add(ideas)
+    const timed = <A, E>(effect: Effect.Effect<A, E>) =>
+      Effect.map(Effect.timed(effect), ([d, a]) => ({ seconds: Duration.toMillis(d) / 1000, result: a }))
+    const chunks = Array.from({ length: Math.ceil(searches.length / 100) }, (_, i) => searches.slice(i * 100, i * 100 + 100))
+    const exactRun = yield* timed(Effect.map(Effect.forEach(chunks, (c) => exact.nearest(c)), (r) => r.flat()))
+    const approximateRun = yield* timed(Effect.map(Effect.forEach(chunks, (c) => approximate.nearest(c)), (r) => r.flat()))
+    let atThreshold = 0
+    let found = 0
+    let top1 = 0
+    let shortfall = 0
+    searches.forEach((s, k) => {
+      const truth = exactRun.result[k]![0]
+      const got = approximateRun.result[k]![0]
+      if (truth?.ideaId === got?.ideaId) top1++
+      if (truth === undefined) return
+      const similarity = cosine(s.embedding, truth.embedding)
+      shortfall += similarity - (got === undefined ? 0 : cosine(s.embedding, got.embedding))
+      if (similarity < config.novelty.mergeThreshold) return
+      atThreshold++
+      if (got?.ideaId === truth.ideaId) found++
+    })
+    const differing = searches.length - top1
+    return {
+      merge_threshold: config.novelty.mergeThreshold,
+      searches: searches.length,
+      at_threshold: atThreshold,
+      recall_at_threshold: atThreshold === 0 ? null : round(found / atThreshold, 4),
+      top1_agreement: round(top1 / searches.length, 4),
+      nearest_similarity_shortfall_where_differing: differing === 0 ? 0 : round(shortfall / differing, 4),
+      target_recall: 0.95,
+      searches_per_s: round(searches.length / approximateRun.seconds, 0),
+      baseline_case: "exact in-process scan",
+      baseline_searches_per_s: round(searches.length / exactRun.seconds, 0),
+      ratio: round(exactRun.seconds / approximateRun.seconds, 3)
+    }
+  })
+
+/** pgvector's HNSW search (in the chosen store) against the exact scan, on the replay's ideas. */
+const recallRun = (items: ReplayedItems, efSearch: number, storeChoice: StoreChoice) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const config = Schema.decodeUnknownSync(ScoringConfig)(SCORING)
-      const latenessMs = Duration.toMillis(Duration.decode(config.allowedLateness))
-      const span = config.novelty.neighbourDays * DAY
       const ideas = items.filter((i) => i.mergeInto === undefined)
       const bench = yield* benchStore(storeChoice)
       const store = Context.get(bench.context, Store)
@@ -186,30 +243,9 @@ const recallRun = (items: Awaited<ReturnType<typeof replayRun>>["items"], efSear
       yield* store.upsertIdeas(
         ideas.map((i) => ({ id: i.ideaId, signalId: signalIdOf(i.signal.contentHash!), title: "t", description: i.signal.content, embedding: i.embedding, score: 0, factors: {}, weightsVersion: 1, eventAt: new Date(i.at) }))
       )
-      const searches = items.map((i) => {
-        const { horizon } = closedWindow(i.at, latenessMs)
-        return { embedding: i.embedding, from: horizon - span, to: horizon, excludeId: i.ideaId, limit: config.novelty.neighbours }
-      })
-      const exact = VectorIndex.makeMemory()
-      yield* exact.add(ideas.map((i) => ({ ideaId: i.ideaId, at: i.at, embedding: i.embedding })))
-      const approximate = yield* VectorIndex.makePgvector(efSearch).pipe(Effect.provideService(Store, store))
-      const timed = <A, E>(effect: Effect.Effect<A, E>) =>
-        Effect.map(Effect.timed(effect), ([d, a]) => ({ seconds: Duration.toMillis(d) / 1000, result: a }))
-      const chunks = Array.from({ length: Math.ceil(searches.length / 100) }, (_, i) => searches.slice(i * 100, i * 100 + 100))
-      const exactRun = yield* timed(Effect.map(Effect.forEach(chunks, (c) => exact.nearest(c)), (r) => r.flat()))
-      const approximateRun = yield* timed(Effect.map(Effect.forEach(chunks, (c) => approximate.nearest(c)), (r) => r.flat()))
-      let atThreshold = 0
-      let found = 0
-      let top1 = 0
-      searches.forEach((s, k) => {
-        const truth = exactRun.result[k]![0]
-        const got = approximateRun.result[k]![0]
-        if (truth?.ideaId === got?.ideaId) top1++
-        if (truth === undefined || cosine(s.embedding, truth.embedding) < config.novelty.mergeThreshold) return
-        atThreshold++
-        if (got?.ideaId === truth.ideaId) found++
-      })
-      return { store: bench, searches: searches.length, atThreshold, found, top1, exactSeconds: exactRun.seconds, approximateSeconds: approximateRun.seconds, threshold: config.novelty.mergeThreshold }
+      // The pgvector layer's ideas are the store's rows: its `add` has nothing to do.
+      const pgvector = yield* VectorIndex.makePgvector(efSearch).pipe(Effect.provideService(Store, store))
+      return { store: bench, figures: yield* compareWithExact(items, pgvector) }
     })
   )
 
@@ -438,7 +474,7 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
     signals: count,
     scored: replays[0]!.scored,
     batch_size: batch,
-    vector_index: "memory (exact)",
+    vector_index: MEMORY_INDEX,
     signals_per_s: round(baselinePerS, 0),
     runs_signals_per_s: replayRates.map((r) => round(r, 0)),
     method: `median of ${REPLAY_RUNS} replays, each from fresh state, after one untimed warm-up replay of the same signals`,
@@ -447,22 +483,13 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
   })
 
   const recall = await Effect.runPromise(recallRun(replays[0]!.items, efSearch, storeChoice))
-  log(`scoring: recall ${recall.found}/${recall.atThreshold} at cosine >= ${recall.threshold}; top-1 agreement ${recall.top1}/${recall.searches}`)
+  log(`scoring: pgvector recall at the merge threshold ${recall.figures.recall_at_threshold}; top-1 agreement ${recall.figures.top1_agreement}`)
   emit({
     bench: "scoring",
     case: "near-duplicate-recall",
     vector_index: `pgvector HNSW (${recall.store.engine}), ef_search ${efSearch}`,
     store: recall.store.description,
-    searches: recall.searches,
-    merge_threshold: recall.threshold,
-    at_threshold: recall.atThreshold,
-    recall_at_threshold: recall.atThreshold === 0 ? null : round(recall.found / recall.atThreshold, 4),
-    top1_agreement: round(recall.top1 / recall.searches, 4),
-    target_recall: 0.95,
-    searches_per_s: round(recall.searches / recall.approximateSeconds, 0),
-    baseline_case: "exact in-process scan",
-    baseline_searches_per_s: round(recall.searches / recall.exactSeconds, 0),
-    ratio: round(recall.exactSeconds / recall.approximateSeconds, 3),
+    ...recall.figures,
     ...machine()
   })
 
@@ -475,7 +502,11 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
   const liveBaselinePerS = liveBaseline.scored / liveBaseline.seconds
   log(`scoring: busy day replayed in-process ${liveBaseline.seconds.toFixed(2)} s (${liveBaseline.scored} scored after ${workload.history.length} of history)`)
   const busyDay = { signals: count, history_signals: workload.history.length, workload: `${count} signals in one day, after ${historyDays} days of history (untimed)` }
-  emit({ bench: "scoring", case: "busy-day-replay-in-process", ...busyDay, batch_size: batch, vector_index: "memory (exact)", signals_per_s: round(liveBaselinePerS, 0), ...machine() })
+  emit({ bench: "scoring", case: "busy-day-replay-in-process", ...busyDay, batch_size: batch, vector_index: MEMORY_INDEX, signals_per_s: round(liveBaselinePerS, 0), ...machine() })
+  // The busy day's windows hold more ideas than the exact scan takes: LSH, against the exact scan.
+  const lsh = await Effect.runPromise(compareWithExact(liveBaseline.items, VectorIndex.makeMemory(), workload.history.length))
+  log(`scoring: LSH recall at the merge threshold ${lsh.recall_at_threshold}; top-1 agreement ${lsh.top1_agreement}`)
+  emit({ bench: "scoring", case: "near-duplicate-recall-lsh", ...busyDay, vector_index: `memory and redis: LSH (windows of over ${VectorIndex.EXACT_SCAN_MAX} ideas)`, ...lsh, ...machine() })
 
   await withRedis(async (url) => {
     let one: number | undefined
