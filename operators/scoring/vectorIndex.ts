@@ -69,12 +69,26 @@ interface Entry {
   readonly at: number
   readonly embedding: ReadonlyArray<number>
   readonly inverseNorm: number
+  /** The non-zero dimensions, ascending, and their components: what an LSH candidate is ranked by. */
+  readonly dims: Int32Array
+  readonly values: Float64Array
 }
 
 const entryOf = (ideaId: string, at: number, embedding: ReadonlyArray<number>): Entry => {
   let norm = 0
-  for (let d = 0; d < embedding.length; d++) norm += embedding[d]! * embedding[d]!
-  return { ideaId, at, embedding, inverseNorm: norm > 0 ? 1 / Math.sqrt(norm) : 0 }
+  let n = 0
+  for (let d = 0; d < embedding.length; d++) {
+    norm += embedding[d]! * embedding[d]!
+    if (embedding[d] !== 0) n++
+  }
+  const dims = new Int32Array(n)
+  const values = new Float64Array(n)
+  for (let d = 0, j = 0; d < embedding.length; d++) {
+    if (embedding[d] === 0) continue
+    dims[j] = d
+    values[j++] = embedding[d]!
+  }
+  return { ideaId, at, embedding, inverseNorm: norm > 0 ? 1 / Math.sqrt(norm) : 0, dims, values }
 }
 
 /**
@@ -192,20 +206,32 @@ const signatureOf = (v: ReadonlyArray<number>): Int32Array => {
   return signature
 }
 
-/** Per band, bucket key -> positions in the day's entries. */
-type Buckets = ReadonlyArray<Map<number, Array<number>>>
+/**
+ * A day's LSH buckets as chains in typed arrays: `heads[band * 2^BAND_BITS + key]` is the
+ * last entry put in that bucket (position + 1; 0 ends a chain), `next[position * BANDS + band]`
+ * the one before it.
+ */
+interface Buckets {
+  readonly heads: Int32Array
+  next: Int32Array
+}
 
 const bucketIn = (buckets: Buckets, signature: Int32Array, position: number) => {
+  if (buckets.next.length < (position + 1) * BANDS) {
+    const grown = new Int32Array(Math.max(1_024, (position + 1) * 2) * BANDS)
+    grown.set(buckets.next)
+    buckets.next = grown
+  }
   for (let b = 0; b < BANDS; b++) {
-    const list = buckets[b]!.get(signature[b]!)
-    if (list === undefined) buckets[b]!.set(signature[b]!, [position])
-    else list.push(position)
+    const head = (b << BAND_BITS) + signature[b]!
+    buckets.next[position * BANDS + b] = buckets.heads[head]!
+    buckets.heads[head] = position + 1
   }
 }
 
 const bucketsOf = (day: Day): Buckets => {
   if (day.buckets === undefined) {
-    const buckets: Buckets = Array.from({ length: BANDS }, () => new Map())
+    const buckets: Buckets = { heads: new Int32Array(BANDS << BAND_BITS), next: new Int32Array(0) }
     day.entries.forEach((e, position) => bucketIn(buckets, signatureOf(e.embedding), position))
     day.buckets = buckets
   }
@@ -235,8 +261,6 @@ interface Ranked {
  */
 const search = (days: ReadonlyArray<Day>, s: NeighbourSearch, exactScanMax: number): ReadonlyArray<IndexedIdea> => {
   const query = s.embedding
-  const dims: Array<number> = []
-  for (let d = 0; d < query.length; d++) if (query[d] !== 0) dims.push(d)
   const top: Array<Ranked> = []
   // What an idea must reach to enter a full list (ties then go by id).
   let floor = -Infinity
@@ -252,6 +276,8 @@ const search = (days: ReadonlyArray<Day>, s: NeighbourSearch, exactScanMax: numb
   }
   const size = days.reduce((n, day) => n + day.entries.length, 0)
   if (size <= exactScanMax) {
+    const dims: Array<number> = []
+    for (let d = 0; d < query.length; d++) if (query[d] !== 0) dims.push(d)
     for (const { entries, postings } of days) {
       if (accumulator.length < entries.length) accumulator = new Float64Array(entries.length * 2)
       const dot = accumulator
@@ -280,14 +306,14 @@ const search = (days: ReadonlyArray<Day>, s: NeighbourSearch, exactScanMax: numb
         mark = 1
       }
       for (let b = 0; b < BANDS; b++) {
-        const list = buckets[b]!.get(signature[b]!)
-        if (list === undefined) continue
-        for (const i of list) {
+        for (let at = buckets.heads[(b << BAND_BITS) + signature[b]!]!; at !== 0; at = buckets.next[(at - 1) * BANDS + b]!) {
+          const i = at - 1
           if (marks[i] === mark) continue
           marks[i] = mark
-          const v = entries[i]!.embedding
+          // Over the idea's non-zero terms in ascending order: the exact scan's sum, product for product.
+          const { dims: ds, values } = entries[i]!
           let dot = 0
-          for (const d of dims) dot += query[d]! * v[d]!
+          for (let j = 0; j < ds.length; j++) dot += query[ds[j]!]! * values[j]!
           consider(entries[i]!, dot * entries[i]!.inverseNorm)
         }
       }
