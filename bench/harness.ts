@@ -128,6 +128,29 @@ export const machineLoad = () => {
   }
 }
 
+/**
+ * How busy the machine's cores were from now until the returned function is called: 100 is
+ * every core busy all the time (from /proc/stat; NaN without it). Tells whether a case was
+ * bound by the CPUs it shares with its servers.
+ */
+export const cpuBusy = () => {
+  const jiffies = () => {
+    try {
+      const [, ...fields] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/)
+      const values = fields.map(Number)
+      // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+      return { total: values.slice(0, 8).reduce((a, b) => a + b, 0), idle: values[3]! + values[4]! }
+    } catch {
+      return { total: NaN, idle: NaN }
+    }
+  }
+  const start = jiffies()
+  return () => {
+    const end = jiffies()
+    return round((100 * (end.total - start.total - (end.idle - start.idle))) / Math.max(1, end.total - start.total), 1)
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Child processes
 

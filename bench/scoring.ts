@@ -76,7 +76,7 @@ import { Transport } from "../runtime/transport.ts"
 import * as RedisTransport from "../runtime/transport/redis.ts"
 import { runWorker } from "../runtime/worker.ts"
 import { syntheticSignals } from "../test/support/signals.ts"
-import { emit, intFlag, log, machineLoad, median, parseFlags, round, sleep, spawnChild, stopAll, UsageError, waitFor } from "./harness.ts"
+import { cpuBusy, emit, intFlag, log, machineLoad, median, parseFlags, round, sleep, spawnChild, stopAll, UsageError, waitFor } from "./harness.ts"
 import { withRedis } from "./redis.ts"
 
 const SCORING = { allowedLateness: "2 hours", communityFit: { niches: [{ name: "runners", keywords: ["marathon", "trail"] }] } }
@@ -387,15 +387,18 @@ const redisRun = (
         replicasAlive = () => worker.unsafePoll() === null
         finish = Effect.andThen(Deferred.done(stop, Exit.void), Fiber.join(worker)).pipe(Effect.orDie)
       }
+      let busy = cpuBusy()
       yield* drained
       if (history.length > 0) {
         yield* fill(measured)
         started = performance.now()
+        busy = cpuBusy()
         yield* drained
       }
       const seconds = (performance.now() - started) / 1000
+      const cpuBusyPct = busy()
       yield* finish
-      return { seconds, name, store: store.description }
+      return { seconds, name, store: store.description, cpuBusyPct }
     })
   ).pipe(Effect.provide(Layer.merge(RedisTransport.layer({ url: Redacted.make(url) }), Metrics.layer)))
 
@@ -531,6 +534,9 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
         baseline_signals_per_s: round(liveBaselinePerS, 0),
         ratio: round(perS / liveBaselinePerS, 3),
         ...(replicas > 1 ? { vs_one_replica: round(perS / one, 3), target_vs_one_replica: 1.7 } : {}),
+        // Replicas, Redis, the store and this process share the machine's cores: near 100, the CPUs are the bottleneck.
+        cpu_busy_pct: result.cpuBusyPct,
+        cores: os.cpus().length,
         ...machine()
       })
     }
