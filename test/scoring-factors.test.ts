@@ -5,7 +5,7 @@
  * promise: a signal's result does not depend on batch boundaries or processing order.
  */
 import fc from "fast-check"
-import { Effect, Layer, Redacted, TestClock, TestContext } from "effect"
+import { Effect, Either, Layer, Redacted, TestClock, TestContext } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { cosine, Embedder, hashEmbedding, layerHashing } from "../operators/scoring/embedder.ts"
 import type { Signal } from "../operators/schemas.ts"
@@ -28,6 +28,7 @@ import {
   type Write
 } from "../operators/scoring/state.ts"
 import { closedWindow } from "../operators/scoring/window.ts"
+import { RetryableError } from "../runtime/errors.ts"
 import { Schema } from "effect"
 import { makeKeys } from "../runtime/keys.ts"
 import { type RedisServer, startRedis } from "./support/redisServer.ts"
@@ -385,6 +386,28 @@ describe("scorer", () => {
       }))
     )
     expect(await runScorer(chunks(inputs, 60), slowWrites)).toEqual(reference)
+  })
+
+  it("lets its state writes finish when a read fails: a failed batch leaves nothing in flight", async () => {
+    let sent = 0
+    let landed = 0
+    const failingReads = Layer.effect(
+      ScoringState,
+      Effect.map(Effect.provide(ScoringState, layerMemory(uniqueName("sc"))), (inner) => ({
+        ...inner,
+        write: (writes: ReadonlyArray<Write>, retainMs: number) => {
+          sent++
+          return Effect.zipRight(Effect.sleep("20 millis"), Effect.tap(inner.write(writes, retainMs), () => Effect.sync(() => landed++)))
+        },
+        read: () => Effect.fail(new RetryableError({ message: "scoring state read: connection closed" }))
+      }))
+    )
+    const result = await Effect.runPromise(
+      Effect.either(makeScorer(config).score(inputs.slice(0, 20))).pipe(Effect.provideService(VectorIndex, makeIndex()), Effect.provide(Layer.merge(failingReads, layerHashing(384))))
+    )
+    expect(Either.isLeft(result) && result.left.message).toBe("scoring state read: connection closed")
+    expect(sent).toBeGreaterThan(0)
+    expect(landed).toBe(sent)
   })
 
   it("flags input that arrives after the scorer read past it", async () => {

@@ -21,7 +21,7 @@
  * so batch boundaries, replicas and replays do not change it, absent late input.
  */
 import { createHash } from "node:crypto"
-import { Duration, Effect, Schema } from "effect"
+import { Duration, Effect, Either, Schema } from "effect"
 import { cosine, Embedder } from "./embedder.ts"
 import type { Factors, Signal, Weights } from "../schemas.ts"
 import { DurationString } from "../sources/http.ts"
@@ -196,10 +196,17 @@ export const makeScorer = (config: ScoringConfig) => {
         excludeId: item.input.ideaId,
         limit: config.novelty.neighbours
       }))
-      const [, reads, found] = yield* Effect.all(
+      // Each runs to its end even when another fails: no write or store query is left in flight
+      // behind a failed batch (its retry starts from settled state).
+      const [written, read, searched] = yield* Effect.all(
         [state.write(writes.filter((w) => w.cell.bucket >= lastRead), retainMs), readState, index.nearest(searches)],
-        { concurrency: "unbounded" }
+        { concurrency: "unbounded", mode: "either" }
       )
+      if (Either.isLeft(written)) return yield* Effect.fail(written.left)
+      if (Either.isLeft(read)) return yield* Effect.fail(read.left)
+      if (Either.isLeft(searched)) return yield* Effect.fail(searched.left)
+      const reads = read.right
+      const found = searched.right
 
       const made: Array<IndexedIdea> = []
       const scored = items.map(({ input, at }, k): ScoredSignal => {
