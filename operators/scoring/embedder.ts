@@ -258,19 +258,20 @@ export const layerConfig = Layer.unwrapEffect(
   })
 )
 
-/** A vector's non-zero dimensions (ascending) and its squared norm, summed in ascending order. */
-interface Profile {
+/** A vector's non-zero dimensions (ascending) with their components, and its squared norm summed in ascending order. */
+export interface SparseForm {
   readonly dims: Int32Array
+  readonly values: Float64Array
   readonly normSq: number
 }
 
 // Vectors are compared many times (a recent idea with every signal after it, a centroid with its
-// category's signals): each is profiled once, while it lives.
-const profiles = new WeakMap<ReadonlyArray<number>, Profile>()
+// category's signals): each is made sparse once, while it lives.
+const sparseForms = new WeakMap<ReadonlyArray<number>, SparseForm>()
 
-const profileOf = (v: ReadonlyArray<number>): Profile => {
-  let profile = profiles.get(v)
-  if (profile === undefined) {
+export const sparseOf = (v: ReadonlyArray<number>): SparseForm => {
+  let form = sparseForms.get(v)
+  if (form === undefined) {
     let n = 0
     let normSq = 0
     for (let i = 0; i < v.length; i++) {
@@ -279,11 +280,16 @@ const profileOf = (v: ReadonlyArray<number>): Profile => {
       normSq += x * x
     }
     const dims = new Int32Array(n)
-    for (let i = 0, j = 0; i < v.length; i++) if (v[i] !== 0) dims[j++] = i
-    profile = { dims, normSq }
-    profiles.set(v, profile)
+    const values = new Float64Array(n)
+    for (let i = 0, j = 0; i < v.length; i++) {
+      if (v[i] === 0) continue
+      dims[j] = i
+      values[j++] = v[i]!
+    }
+    form = { dims, values, normSq }
+    sparseForms.set(v, form)
   }
-  return profile
+  return form
 }
 
 /**
@@ -294,8 +300,8 @@ const profileOf = (v: ReadonlyArray<number>): Profile => {
 export const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => {
   // The dense definition stops at a's length; a longer b would count less of its norm.
   if (b.length > a.length) return cosineDense(a, b)
-  const pa = profileOf(a)
-  const pb = profileOf(b)
+  const pa = sparseOf(a)
+  const pb = sparseOf(b)
   const dims = pa.dims.length <= pb.dims.length ? pa.dims : pb.dims
   let dot = 0
   for (let j = 0; j < dims.length; j++) {

@@ -28,6 +28,7 @@ import { Redis } from "ioredis"
 import { describeError, PermanentError, RetryableError } from "../../runtime/errors.ts"
 import { makeKeys } from "../../runtime/keys.ts"
 import { EmbeddingDim, type SqlError } from "../../runtime/sql.ts"
+import { type SparseForm, sparseOf } from "./embedder.ts"
 import { Store } from "../store/store.ts"
 import { bucketOf, DAY } from "./state.ts"
 
@@ -69,26 +70,13 @@ interface Entry {
   readonly at: number
   readonly embedding: ReadonlyArray<number>
   readonly inverseNorm: number
-  /** The non-zero dimensions, ascending, and their components: what an LSH candidate is ranked by. */
-  readonly dims: Int32Array
-  readonly values: Float64Array
+  /** Its non-zero terms, ascending: what an LSH candidate is ranked by. */
+  readonly sparse: SparseForm
 }
 
 const entryOf = (ideaId: string, at: number, embedding: ReadonlyArray<number>): Entry => {
-  let norm = 0
-  let n = 0
-  for (let d = 0; d < embedding.length; d++) {
-    norm += embedding[d]! * embedding[d]!
-    if (embedding[d] !== 0) n++
-  }
-  const dims = new Int32Array(n)
-  const values = new Float64Array(n)
-  for (let d = 0, j = 0; d < embedding.length; d++) {
-    if (embedding[d] === 0) continue
-    dims[j] = d
-    values[j++] = embedding[d]!
-  }
-  return { ideaId, at, embedding, inverseNorm: norm > 0 ? 1 / Math.sqrt(norm) : 0, dims, values }
+  const sparse = sparseOf(embedding)
+  return { ideaId, at, embedding, inverseNorm: sparse.normSq > 0 ? 1 / Math.sqrt(sparse.normSq) : 0, sparse }
 }
 
 /**
@@ -276,8 +264,7 @@ const search = (days: ReadonlyArray<Day>, s: NeighbourSearch, exactScanMax: numb
   }
   const size = days.reduce((n, day) => n + day.entries.length, 0)
   if (size <= exactScanMax) {
-    const dims: Array<number> = []
-    for (let d = 0; d < query.length; d++) if (query[d] !== 0) dims.push(d)
+    const { dims } = sparseOf(query)
     for (const { entries, postings } of days) {
       if (accumulator.length < entries.length) accumulator = new Float64Array(entries.length * 2)
       const dot = accumulator
@@ -311,7 +298,7 @@ const search = (days: ReadonlyArray<Day>, s: NeighbourSearch, exactScanMax: numb
           if (marks[i] === mark) continue
           marks[i] = mark
           // Over the idea's non-zero terms in ascending order: the exact scan's sum, product for product.
-          const { dims: ds, values } = entries[i]!
+          const { dims: ds, values } = entries[i]!.sparse
           let dot = 0
           for (let j = 0; j < ds.length; j++) dot += query[ds[j]!]! * values[j]!
           consider(entries[i]!, dot * entries[i]!.inverseNorm)
