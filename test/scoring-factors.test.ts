@@ -256,6 +256,29 @@ describe.each(backends)("scoring state ($name)", (backend) => {
     )
   })
 
+  it("keeps vector sums exact integers, in any cell key (\"seen\" included)", async () => {
+    // 2^50 + 1 is exact as a double and as an integer reply; printed with 14 digits it would not be.
+    const big = 2 ** 50 + 1
+    const result = await withState(backend.layer(uniqueName("st")), (s) =>
+      Effect.gen(function* () {
+        yield* s.write(
+          [
+            { _tag: "Sum", cell: cell("centroid", day(0), "seen"), id: "a", vector: [big, 0, -3, 0] },
+            { _tag: "Sum", cell: cell("centroid", day(0), "seen"), id: "b", vector: [1, 0, 0, 7] },
+            { _tag: "Sum", cell: cell("centroid", day(0), "plants"), id: "a", vector: [0, 2, 0, 0] }
+          ],
+          DAY
+        )
+        yield* s.write([{ _tag: "Sum", cell: cell("centroid", day(0), "seen"), id: "c", vector: [-big, 0, 0, 1] }], DAY)
+        return yield* s.read(T0 + DAY, { samples: [], maxes: [], sums: [cell("centroid", day(0), "seen"), cell("centroid", day(0), "plants")] }, "r")
+      })
+    )
+    expect(result.sums).toEqual([
+      { n: 3, vector: [1, 0, -3, 8] },
+      { n: 1, vector: [0, 2, 0, 0] }
+    ])
+  })
+
   it("resolves tied maxima by the later event time, then the smaller id", async () => {
     const result = await withState(backend.layer(uniqueName("st")), (s) =>
       Effect.gen(function* () {

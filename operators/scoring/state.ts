@@ -97,8 +97,9 @@ const names = (keys: Keys, owner: string) => ({
   readers: keys.state(owner, "readers"),
   sample: (c: Cell) => keys.state(owner, `s:${c.family}:${c.bucket}:${c.key}`),
   max: (c: Cell) => keys.state(owner, `m:${c.family}:${c.bucket}`),
-  sum: (c: Cell) => keys.state(owner, `v:${c.family}:${c.bucket}:${c.key}`),
-  seen: (c: Cell) => keys.state(owner, `v:${c.family}:${c.bucket}:seen`)
+  sum: (c: Cell) => keys.state(owner, `sum:${c.family}:${c.bucket}:${c.key}`),
+  // Not under `sum:`: a cell key may be any word, "seen" included.
+  seen: (c: Cell) => keys.state(owner, `sum-seen:${c.family}:${c.bucket}`)
 })
 
 /** Total order of maxima: value, then later event time, then smaller id. */
@@ -308,7 +309,7 @@ export const makeRedis = (options: RedisStateOptions) =>
             ? ["s", keys.of(name.sample(w.cell)), memberOf(w.id, w.value), String(sampleRank(w.id)), w.keep]
             : w._tag === "Max"
               ? ["m", keys.of(name.max(w.cell)), w.cell.key, String(w.value), String(w.at), w.id]
-              : ["v", keys.of(name.sum(w.cell)), keys.of(name.seen(w.cell)), `${w.cell.key}${SEP}${w.id}`, ...nonZeroPairs(w.vector)]
+              : ["v", keys.of(name.sum(w.cell)), keys.of(name.seen(w.cell)), `${w.cell.key}${SEP}${w.id}`, w.vector.length, ...nonZeroPairs(w.vector)]
         )
         const all = keys.all()
         return Effect.asVoid(attempt("write", () => redis.desainzStateWrite(all.length, ...all, Math.max(1, Math.round(retainMs)), JSON.stringify(plan))))
@@ -370,16 +371,8 @@ export const makeRedis = (options: RedisStateOptions) =>
               return out
             })
             const sums = sumCalls.map(() => {
-              const joined = replies[next++] as string
-              if (joined === "") return undefined
-              const flat = joined.split(",")
-              const vector: Array<number> = []
-              let n = 0
-              for (let i = 0; i + 1 < flat.length; i += 2) {
-                if (flat[i] === "n") n = Number(flat[i + 1])
-                else vector[Number(flat[i]) - 1] = Number(flat[i + 1])
-              }
-              return { n, vector: Array.from(vector, (x) => x ?? 0) }
+              const packed = replies[next++] as ReadonlyArray<number>
+              return packed.length === 0 ? undefined : { n: packed[0]!, vector: packed.slice(1) }
             })
             return { samples, maxes, sums }
           }

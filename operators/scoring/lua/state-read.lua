@@ -8,8 +8,8 @@
   ARGV[3]     JSON: [read, ...], each one of
                 ["s", key, keep]              the k lowest-scored members of a sample, with scores
                 ["m", key, field, ...]        fields of a maxima hash (nil where absent)
-                ["v", key]                    a vector sum hash, as one string of comma-separated
-                                              field,value pairs (one reply, not 2 x D)
+                ["v", key]                    a vector sum: its count, then its D components, as
+                                              integers (empty where none)
   Output: one reply per read, in order.
 
   The reader is recorded before anything is read, in the same atomic step: a writer that
@@ -29,7 +29,13 @@ for i, r in ipairs(cjson.decode(ARGV[3])) do
   elseif r[1] == 'm' then
     out[i] = call('HMGET', key, unpack(r, 3))
   else
-    out[i] = table.concat(call('HGETALL', key), ',')
+    local packed = call('GET', key)
+    if packed then
+      out[i] = { struct.unpack('<' .. string.rep('d', #packed / 8), packed) }
+      table.remove(out[i]) -- the position after the string
+    else
+      out[i] = {}
+    end
   end
 end
 return out

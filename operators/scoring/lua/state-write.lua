@@ -6,16 +6,20 @@
   ARGV[2]     JSON: [write, ...], each one of
                 ["s", key, member, score, keep]        bottom-k sample (ZSET): add, keep the k lowest scores
                 ["m", key, field, value, at, id]      per-field maximum (HASH, "value|at|id")
-                ["v", key, seen, member, d1, x1, d2, x2, ...]
-                                                       integer vector sum (HASH "1".."D" and "n"),
-                                                       added once per member of the set `seen`;
-                                                       only the non-zero components xi, at their
-                                                       (1-based) dimensions di
+                ["v", key, seen, member, D, d1, x1, d2, x2, ...]
+                                                       integer vector sum of D dimensions and its
+                                                       count, added once per member of the set
+                                                       `seen`; only the non-zero components xi, at
+                                                       their (1-based) dimensions di. Stored as one
+                                                       string of little-endian doubles: the count,
+                                                       then the D components
               key and seen index KEYS; value, at and score travel as strings so they stay exact.
   Output: the number of writes applied.
 
-  A call's new sum members are added up here first, then written with one HINCRBY per
-  cell and dimension (integers: the total is the same in any order).
+  A call's new sum members are added up here first, then each sum cell is read, added to
+  and written once (a hash field per dimension cost one HINCRBY per cell and dimension,
+  most of the script's time). The components are integers, exact as doubles below 2^53:
+  the total is the same in any order.
 
   Each write is idempotent, and each cell's content is a function of the set of writes it
   received, never of their order: a sample keeps the lowest hashes, a maximum compares
@@ -54,12 +58,13 @@ for _, w in ipairs(plan) do
     if call('SADD', seen, w[4]) == 1 then
       local sum = sums[key]
       if not sum then
-        sum = { n = 0, v = {} }
+        sum = { n = 0, v = {}, size = 0 }
         sums[key] = sum
         order[#order + 1] = key
       end
+      if w[5] > sum.size then sum.size = w[5] end
       local v = sum.v
-      for i = 5, #w - 1, 2 do
+      for i = 6, #w - 1, 2 do
         local d = w[i]
         v[d] = (v[d] or 0) + w[i + 1]
       end
@@ -69,12 +74,20 @@ for _, w in ipairs(plan) do
   end
   touched[key] = true
 end
+local function doubles(count) return '<' .. string.rep('d', count) end
 for _, key in ipairs(order) do
   local sum = sums[key]
-  for d, x in pairs(sum.v) do
-    if x ~= 0 then call('HINCRBY', key, tostring(d), string.format('%d', x)) end
+  local old = call('GET', key)
+  local packed = {}
+  if old then
+    packed = { struct.unpack(doubles(#old / 8), old) }
+    table.remove(packed) -- struct.unpack's last value is the position after the string
   end
-  call('HINCRBY', key, 'n', sum.n)
+  -- packed[1] is the count, packed[1 + d] dimension d's component.
+  for i = #packed + 1, sum.size + 1 do packed[i] = 0 end
+  packed[1] = packed[1] + sum.n
+  for d, x in pairs(sum.v) do packed[1 + d] = packed[1 + d] + x end
+  call('SET', key, struct.pack(doubles(#packed), unpack(packed)))
 end
 for key in pairs(touched) do call('PEXPIRE', key, ttl) end
 return #plan
