@@ -11,12 +11,14 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Context, Effect, Layer, Redacted, Scope } from "effect"
+import { Redis } from "ioredis"
 import { describe, expect, inject, it } from "vitest"
 import { prng } from "../operators/backtest/search.ts"
 import { deriveEventId } from "../runtime/envelope.ts"
 import { ideaIdOf, signalIdOf } from "../operators/ids.ts"
 import { cosine, hashEmbedding } from "../operators/scoring/embedder.ts"
-import { DAY } from "../operators/scoring/state.ts"
+import { bucketOf, DAY } from "../operators/scoring/state.ts"
+import { makeKeys } from "../runtime/keys.ts"
 import {
   classifyQdrantError,
   EXACT_SCAN_MAX,
@@ -275,5 +277,37 @@ describe("large windows: LSH instead of the exact scan (in-process and Redis lay
       expect(similarities).toEqual([...similarities].sort((a, b) => b - a))
       expect(similarities[0] ?? -1).toBeLessThanOrEqual(cosine(q.embedding, result.exact[k]![0]!.embedding))
     })
+  }, 120_000)
+
+  it("Redis: a second replica reads another's ideas as they come, a busy day in one read, and a day afresh after its log expired", async () => {
+    const topology = uniqueName("replica")
+    const day = makeKeys(topology).state("score", `vectors:${bucketOf(T0)}`)
+    const removed = ideas.slice(0, 40)
+    const result = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const replica = () => Effect.map(Layer.build(layerRedis({ url: Redacted.make(inject("redisUrl")), topology })), (ctx) => Context.get(ctx, VectorIndex))
+          const [a, b] = [yield* replica(), yield* replica()]
+          const reference = (present: ReadonlyArray<IndexedIdea>) => Effect.flatMap(Effect.succeed(makeMemory()), (m) => Effect.zipRight(m.add(present), m.nearest(queries)))
+          // Over 1,000 ideas of one day, read by `b` in one load.
+          yield* a.add(ideas.slice(0, 1_200))
+          const first = { got: yield* b.nearest(queries), want: yield* reference(ideas.slice(0, 1_200)) }
+          // Then only what was added and removed since.
+          yield* a.add(ideas.slice(1_200))
+          yield* a.remove(removed)
+          const second = { got: yield* b.nearest(queries), want: yield* reference(ideas.slice(40)) }
+          // The day's keys expire; `a` adds a few again: `b` reads the day afresh, not on top of what it held.
+          const redis = new Redis(inject("redisUrl"))
+          yield* Effect.promise(() => redis.del(day, `${day}:log`).finally(() => redis.quit()))
+          yield* a.add(ideas.slice(100, 150))
+          const third = { got: yield* b.nearest(queries), want: yield* reference(ideas.slice(100, 150)) }
+          return [first, second, third]
+        })
+      )
+    )
+    const ids = (found: ReadonlyArray<ReadonlyArray<IndexedIdea>>) => found.map((list) => list.map((i) => i.ideaId))
+    for (const { got, want } of result) expect(ids(got)).toEqual(ids(want))
+    expect(ids(result[1]!.got).flat()).not.toContain(removed[0]!.ideaId)
+    expect(ids(result[2]!.got).flat().length).toBeGreaterThan(0)
   }, 120_000)
 })

@@ -197,9 +197,11 @@ export const makeScorer = (config: ScoringConfig) => {
         limit: config.novelty.neighbours
       }))
       // Each runs to its end even when another fails: no write or store query is left in flight
-      // behind a failed batch (its retry starts from settled state).
-      const [written, read, searched] = yield* Effect.all(
-        [state.write(writes.filter((w) => w.cell.bucket >= lastRead), retainMs), readState, index.nearest(searches)],
+      // behind a failed batch (its retry starts from settled state). The search goes out first:
+      // with the Redis layers, its read of new ideas is then not queued behind the state scripts,
+      // which Redis runs while this process searches.
+      const [searched, read, written] = yield* Effect.all(
+        [index.nearest(searches), readState, state.write(writes.filter((w) => w.cell.bucket >= lastRead), retainMs)],
         { concurrency: "unbounded", mode: "either" }
       )
       if (Either.isLeft(written)) return yield* Effect.fail(written.left)

@@ -11,9 +11,9 @@
  *   EXACT_SCAN_MAX ideas, LSH buckets above (see `search`).
  * - redis: the ideas' vectors in Redis, one hash per event-time day, shared by every
  *   replica, with a log per day of the ideas added (`+id`) and removed (`-id`); each
- *   replica keeps the days it read and reads only the log's new part (and those vectors),
- *   and searches in process as the memory layer does. For scaling replicas out when the
- *   store is the bottleneck (an embedded PGlite is one Postgres session).
+ *   replica keeps the days it read and reads only the log's new part and those vectors (one
+ *   script, one round trip), and searches in process as the memory layer does. For scaling
+ *   replicas out when the store is the bottleneck (an embedded PGlite is one Postgres session).
  * - qdrant (`QDRANT_URL`): a collection with the embedding size and cosine distance, the
  *   event time as an indexed payload field that filters the recency window; approximate
  *   (HNSW, `hnsw_ef` set).
@@ -22,6 +22,7 @@
  * own, nearest first"; the scorer takes the cosine itself from the returned vectors, so
  * layers that return the same ideas decide alike.
  */
+import { readFileSync } from "node:fs"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import { QdrantClient } from "@qdrant/js-client-rest"
 import { Redis } from "ioredis"
@@ -419,12 +420,20 @@ const decodeEntry = (ideaId: string, buffer: Buffer): Entry => {
   return entryOf(ideaId, buffer.readDoubleLE(0), embedding)
 }
 
+const LOAD_LUA = readFileSync(new URL("./lua/vector-load.lua", import.meta.url), "utf8")
+
+interface IndexRedis extends Redis {
+  /** The days' unread log and its vectors (lua/vector-load.lua), bulk replies as Buffers. */
+  desainzVectorLoadBuffer(numKeys: number, ...args: ReadonlyArray<string | number>): Promise<ReadonlyArray<unknown>>
+}
+
 export const makeRedis = (options: RedisIndexOptions) =>
   Effect.gen(function* () {
     const redis = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const r = new Redis(Redacted.value(options.url), { maxRetriesPerRequest: 3 })
+        const r = new Redis(Redacted.value(options.url), { maxRetriesPerRequest: 3 }) as IndexRedis
         r.on("error", () => undefined) // surfaced by the failing command, whose batch is retried
+        r.defineCommand("desainzVectorLoad", { lua: LOAD_LUA })
         return r
       }),
       (r) => Effect.promise(() => r.quit().catch(() => r.disconnect()))
@@ -438,42 +447,31 @@ export const makeRedis = (options: RedisIndexOptions) =>
     const days = new Map<number, Day>()
     const logRead = new Map<number, number>()
 
-    const exec = <A>(run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: retryable("read") })
-    /** Replies of a pipeline, failing on the first error. */
-    const replies = (results: Array<[Error | null, unknown]> | null, count: number) =>
-      Effect.forEach(Array.from({ length: count }, (_, i) => results?.[i] ?? ([new Error("no reply"), undefined] as const)), ([error, value]) =>
-        error ? Effect.fail(retryable("read")(error)) : Effect.succeed(value)
-      )
 
     const load = (buckets: ReadonlyArray<number>) =>
       Effect.gen(function* () {
-        const lengths = (yield* replies(yield* exec(() => redis.pipeline(buckets.map((b) => ["llen", logKey(b)])).exec()), buckets.length)).map(Number)
-        // A log shorter than what was read expired or was dropped: read the day afresh.
+        const keyArgs = buckets.flatMap((b) => [logKey(b), dayKey(b)])
+        const replies = (yield* Effect.tryPromise({
+          try: () => redis.desainzVectorLoadBuffer(keyArgs.length, ...keyArgs, ...buckets.map((b) => logRead.get(b) ?? 0)),
+          catch: retryable("read")
+        })) as ReadonlyArray<
+          readonly [number, number, ReadonlyArray<Buffer>, ReadonlyArray<Buffer>, ReadonlyArray<Buffer | null>]
+        >
         buckets.forEach((b, i) => {
-          if (lengths[i]! < (logRead.get(b) ?? 0)) {
+          const [length, from, logged, added, vectors] = replies[i]!
+          // The log began again (it expired): read the day afresh.
+          if (from < (logRead.get(b) ?? 0)) {
             days.delete(b)
             logRead.delete(b)
           }
-        })
-        const stale = buckets.filter((b, i) => lengths[i]! > (logRead.get(b) ?? 0))
-        if (stale.length === 0) return
-        const logs = (yield* replies(
-          yield* exec(() => redis.pipeline(stale.map((b) => ["lrange", logKey(b), logRead.get(b) ?? 0, -1])).exec()),
-          stale.length
-        )) as Array<Array<string>>
-        const wanted = stale.map((_, i) => [...new Set(logs[i]!.filter((e) => e.startsWith("+")).map((e) => e.slice(1)))])
-        const vectors = (yield* replies(
-          yield* exec(() => redis.pipeline(stale.flatMap((b, i) => (wanted[i]!.length === 0 ? [] : [["hmgetBuffer", dayKey(b), ...wanted[i]!]]))).exec()),
-          wanted.filter((w) => w.length > 0).length
-        )) as Array<Array<Buffer | null>>
-        let next = 0
-        stale.forEach((b, i) => {
+          if (length === from) return
           const found = new Map<string, Buffer>()
-          if (wanted[i]!.length > 0) vectors[next++]!.forEach((v, j) => v !== null && found.set(wanted[i]![j]!, v))
+          added.forEach((id, j) => vectors[j] != null && found.set(id.toString(), vectors[j]!))
           let day = days.get(b) ?? dayOf([])
           const present = new Set(day.entries.map((e) => e.ideaId))
           const removed = new Set<string>()
-          for (const event of logs[i]!) {
+          for (const raw of logged) {
+            const event = raw.toString()
             const id = event.slice(1)
             if (event.startsWith("-")) {
               if (present.delete(id)) removed.add(id)
@@ -485,7 +483,7 @@ export const makeRedis = (options: RedisIndexOptions) =>
           }
           if (removed.size > 0) day = dayOf(day.entries.filter((e) => !removed.has(e.ideaId)))
           days.set(b, day)
-          logRead.set(b, lengths[buckets.indexOf(b)]!)
+          logRead.set(b, length)
         })
       })
 
