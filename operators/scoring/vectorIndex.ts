@@ -174,16 +174,21 @@ const tablesFor = (dimensions: number) => {
 }
 
 const projection = new Float64Array(PLANES)
+// A signal searched as a query is often added as an idea next, as the same array: hashed once.
+const signatures = new WeakMap<ReadonlyArray<number>, Int32Array>()
 
 /** The vector's bucket in each band (a band's bits as an integer), from its non-zero components in ascending order. */
 const signatureOf = (v: ReadonlyArray<number>): Int32Array => {
+  const known = signatures.get(v)
+  if (known !== undefined) return known
   const { signs, bands } = tablesFor(v.length)
-  projection.fill(0)
-  for (let d = 0; d < v.length; d++) {
-    const x = v[d]!
-    if (x === 0) continue
-    const row = d * PLANES
-    for (let p = 0; p < PLANES; p++) projection[p] = projection[p]! + signs[row + p]! * x
+  const { dims, values } = sparseOf(v)
+  const sum = projection
+  sum.fill(0)
+  for (let j = 0; j < dims.length; j++) {
+    const x = values[j]!
+    const row = dims[j]! * PLANES
+    for (let p = 0; p < PLANES; p++) sum[p] = sum[p]! + signs[row + p]! * x
   }
   const signature = new Int32Array(BANDS)
   for (let b = 0; b < BANDS; b++) {
@@ -192,6 +197,7 @@ const signatureOf = (v: ReadonlyArray<number>): Int32Array => {
     for (let i = 0; i < BAND_BITS; i++) key = (key << 1) | (projection[planes[i]!]! >= 0 ? 1 : 0)
     signature[b] = key
   }
+  signatures.set(v, signature)
   return signature
 }
 
@@ -234,6 +240,8 @@ const bucketsOf = (day: Day): Buckets => {
 let accumulator = new Float64Array(1_024)
 let marks = new Uint32Array(1_024)
 let mark = 0
+// The query of the LSH search, dense.
+let dense = new Float64Array(0)
 
 interface Ranked {
   readonly entry: Entry
@@ -284,25 +292,34 @@ const search = (days: ReadonlyArray<Day>, s: NeighbourSearch, exactScanMax: numb
     }
   } else {
     const signature = signatureOf(query)
+    // Typed, so the products load unboxed doubles (and locals: module variables are reloaded on every use).
+    if (dense.length !== query.length) dense = new Float64Array(query.length)
+    const q = dense
+    for (let d = 0; d < query.length; d++) q[d] = query[d]!
     for (const day of days) {
-      const buckets = bucketsOf(day)
+      const { heads, next } = bucketsOf(day)
       const { entries } = day
       if (marks.length < entries.length) marks = new Uint32Array(entries.length * 2)
+      const seen = marks
       // A fresh mark per day searched: an idea in several of the query's buckets is ranked once.
       if (++mark === 0xffffffff) {
-        marks.fill(0)
+        seen.fill(0)
         mark = 1
       }
+      const current = mark
       for (let b = 0; b < BANDS; b++) {
-        for (let at = buckets.heads[(b << BAND_BITS) + signature[b]!]!; at !== 0; at = buckets.next[(at - 1) * BANDS + b]!) {
+        for (let at = heads[(b << BAND_BITS) + signature[b]!]!; at !== 0; at = next[(at - 1) * BANDS + b]!) {
           const i = at - 1
-          if (marks[i] === mark) continue
-          marks[i] = mark
+          if (seen[i] === current) continue
+          seen[i] = current
+          const entry = entries[i]!
+          // A day at the window's edge holds ideas outside it: no product for those.
+          if (entry.at < s.from || entry.at >= s.to) continue
           // Over the idea's non-zero terms in ascending order: the exact scan's sum, product for product.
-          const { dims: ds, values } = entries[i]!.sparse
+          const { dims: ds, values } = entry.sparse
           let dot = 0
-          for (let j = 0; j < ds.length; j++) dot += query[ds[j]!]! * values[j]!
-          consider(entries[i]!, dot * entries[i]!.inverseNorm)
+          for (let j = 0; j < ds.length; j++) dot += q[ds[j]!]! * values[j]!
+          consider(entry, dot * entry.inverseNorm)
         }
       }
     }
