@@ -18,7 +18,7 @@ import { describe, expect, inject, it } from "vitest"
 import { enrich } from "../operators/ingest/enrich.ts"
 import { Idea, Signal } from "../operators/schemas.ts"
 import { layerHashing } from "../operators/scoring/embedder.ts"
-import { score } from "../operators/scoring/score.ts"
+import { SCORE_PARTS, score, scoreSeconds } from "../operators/scoring/score.ts"
 import { layerRedis } from "../operators/scoring/state.ts"
 import { Store } from "../operators/store/store.ts"
 import { BlobStore } from "../runtime/blobs.ts"
@@ -94,7 +94,8 @@ const run = (waves: ReadonlyArray<ReadonlyArray<Signal>>) =>
       ideas: ideas.map((r) => ({ ...r })),
       merges: merges.map((r) => ({ ...r })),
       late: metrics.registry.counter("desainz_score_late_signals_total", "").get({ operator: "score" }),
-      lateMerges: metrics.registry.counter("desainz_score_late_merges_total", "").get({ operator: "score" })
+      lateMerges: metrics.registry.counter("desainz_score_late_merges_total", "").get({ operator: "score" }),
+      spent: Object.fromEntries(SCORE_PARTS.map((part) => [part, scoreSeconds(metrics.registry).get({ operator: "score", part })]))
     }
   })
 
@@ -115,6 +116,8 @@ describe("a near-duplicate found late", () => {
       expect(redelivered.lateMerges).toBe(1)
       expect(redelivered.ideas).toEqual(undisturbed.ideas)
       expect(redelivered.merges).toEqual(undisturbed.merges)
+      // Where the batches' time went, per part (desainz_score_seconds_total).
+      for (const part of SCORE_PARTS) expect(redelivered.spent[part]).toBeGreaterThan(0)
     },
     300_000
   )

@@ -15,7 +15,7 @@
  * was scored against complete history.
  */
 import { Clock, Duration, Effect, Option, Schema } from "effect"
-import { Metrics } from "../../runtime/metrics.ts"
+import { Metrics, type MetricsRegistry } from "../../runtime/metrics.ts"
 import { batch, decodeConfig, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
 import { ideaIdOf, keyPhraseOf, signalIdOf } from "../ids.ts"
 import { contentHash } from "../ingest/normalize.ts"
@@ -81,6 +81,17 @@ const mergeLate = (late: ReadonlyArray<ScoredSignal>, index: VectorIndexShape, s
     return absorbed
   })
 
+/** The parts of a score batch whose time is counted. */
+export const SCORE_PARTS = ["score", "store", "late"] as const
+export type ScorePart = (typeof SCORE_PARTS)[number]
+
+/** Where a replica's time goes, per part: a store (or index) that holds the replicas up shows in `store`. */
+export const scoreSeconds = (registry: MetricsRegistry) =>
+  registry.counter(
+    "desainz_score_seconds_total",
+    "Time the score operator spent per part of its batches: score (embedding, state, neighbour search, factors), store (ideas, merges and index entries written), late (late check and merges)"
+  )
+
 export const score = (
   config: typeof ScoreConfig.Encoded,
   io: { readonly from: StreamDef<Signal>; readonly to: StreamDef<Idea> },
@@ -110,9 +121,17 @@ export const score = (
         const weights = current
         // The topology's VectorIndex, else pgvector through the store.
         const index = Option.isSome(configured) ? configured.value : (pgvector ??= yield* makePgvector())
+        const spent = scoreSeconds(metrics.registry)
+        const timed =
+          (part: ScorePart) =>
+          <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+            Effect.map(Effect.timed(effect), ([took, a]) => {
+              spent.inc({ operator: "score", part }, Duration.toSeconds(took))
+              return a
+            })
         const batch = yield* scorer
           .score(entries.map((e) => ({ id: e.correlationId, ideaId: ideaIdOf(e.correlationId), signal: e.data })))
-          .pipe(Effect.provideService(VectorIndex, index))
+          .pipe(Effect.provideService(VectorIndex, index), timed("score"))
         const scored = batch.signals
         const ideas = scored.map((s) => (s.mergeInto === undefined ? ideaOf(s, weights) : undefined))
         const newIdeas = scored.flatMap((s, i) => {
@@ -149,11 +168,14 @@ export const score = (
         const indexed = scored.filter((s) => s.mergeInto === undefined).map((s) => ({ ideaId: s.ideaId, at: s.at, embedding: s.embedding }))
         // Ideas first: a merge row points to its idea, and another replica that finds an idea in the
         // index may record a merge into it at once. Then the merges and the index entries, together.
-        yield* store.upsertIdeas(newIdeas)
-        yield* Effect.all([store.recordMerges(merges), index.add(indexed)], { concurrency: "unbounded", discard: true })
-        const lateFlags = yield* scorer.late(batch)
-        const late = scored.filter((_, i) => lateFlags[i])
-        if (late.length > 0) {
+        yield* Effect.andThen(
+          store.upsertIdeas(newIdeas),
+          Effect.all([store.recordMerges(merges), index.add(indexed)], { concurrency: "unbounded", discard: true })
+        ).pipe(timed("store"))
+        yield* Effect.gen(function* () {
+          const lateFlags = yield* scorer.late(batch)
+          const late = scored.filter((_, i) => lateFlags[i])
+          if (late.length === 0) return
           metrics.registry.counter("desainz_score_late_signals_total", "Signals whose state arrived after a scorer read past their event time").inc({ operator: "score" }, late.length)
           const absorbed = yield* mergeLate(late, index, store, c.scoring)
           if (absorbed > 0) {
@@ -161,7 +183,7 @@ export const score = (
               .counter("desainz_score_late_merges_total", "Ideas merged afterwards into an older near-duplicate that arrived late")
               .inc({ operator: "score" }, absorbed)
           }
-        }
+        }).pipe(timed("late"))
         return ideas.map((idea) => (idea === undefined ? [] : [idea]))
       })
   })
