@@ -27,7 +27,10 @@
  *   workload they would lie ~16 hours apart, beyond the allowed lateness, and most signals
  *   would be late). Each replica is its own process (bench/scoring-replica.ts;
  *   `--replicas-in one-process` runs them in this one, as `--index memory` must).
- *   `--cpu-prof DIR` writes each replica process's CPU profile under DIR.
+ *   `--cpu-prof DIR` writes each replica process's CPU profile under DIR. `replica_time_pct`:
+ *   the share of each replica's measured time spent scoring (embedding, state, neighbour
+ *   search, factors), in the store (ideas, merges, index entries) and on late signals, from
+ *   `desainz_score_seconds_total`; the rest is reading and committing through the stream.
  * - `redis-1-replica-pgvector` (the first `--pgvector-signals` of the 20-day workload, no
  *   history): the same with the pgvector layer.
  *
@@ -60,7 +63,7 @@ import { cosine, layerHashing } from "../operators/scoring/embedder.ts"
 import { signalIdOf } from "../operators/ids.ts"
 import { normalizeSignal } from "../operators/ingest/normalize.ts"
 import { Idea, Signal } from "../operators/schemas.ts"
-import { score } from "../operators/scoring/score.ts"
+import { SCORE_PARTS, type ScorePart, score, scoreSeconds } from "../operators/scoring/score.ts"
 import { ScoringConfig } from "../operators/scoring/scorer.ts"
 import { DAY, layerRedis as stateRedis } from "../operators/scoring/state.ts"
 import * as VectorIndex from "../operators/scoring/vectorIndex.ts"
@@ -279,7 +282,18 @@ export const scoringServices = (url: string, name: string, store: Layer.Layer<St
   )
 
 /** Keys a replica process and the driver meet on: each replica counts itself ready, then waits for a go. */
-export const startKeys = (name: string) => ({ ready: makeKeys(name).state("bench", "ready"), go: makeKeys(name).state("bench", "go") })
+export const startKeys = (name: string) => ({
+  ready: makeKeys(name).state("bench", "ready"),
+  go: makeKeys(name).state("bench", "go"),
+  /** Each replica process's `desainz_score_seconds_total` per part, as `<pid>:<part>` fields, refreshed every few ms. */
+  parts: makeKeys(name).state("bench", "parts")
+})
+
+/** How often a replica process publishes its part seconds, and how long the driver waits for a final publication. */
+export const PARTS_EVERY_MS = 20
+
+/** Seconds per part of score batches, summed over the replicas. */
+type PartSeconds = Record<ScorePart, number>
 
 const REPLICA_SCRIPT = fileURLToPath(new URL("./scoring-replica.ts", import.meta.url))
 
@@ -342,8 +356,10 @@ const redisRun = (
       yield* fill(history.length > 0 ? history : measured)
       let started = 0
       let finish: Effect.Effect<void>
+      let partsRedis: Redis | undefined
       if (processes) {
         const redis = yield* Effect.acquireRelease(Effect.sync(() => new Redis(url)), (r) => Effect.sync(() => r.disconnect()))
+        partsRedis = redis
         const { ready, go } = startKeys(name)
         const children = Array.from({ length: replicas }, (_, i) =>
           spawnChild(
@@ -387,18 +403,35 @@ const redisRun = (
         replicasAlive = () => worker.unsafePoll() === null
         finish = Effect.andThen(Deferred.done(stop, Exit.void), Fiber.join(worker)).pipe(Effect.orDie)
       }
+      // The part seconds of every replica, once each has published its latest (no batch runs while the stream is drained).
+      const metrics = yield* Metrics
+      const partSeconds: Effect.Effect<PartSeconds> = processes
+        ? Effect.promise(async () => {
+            await sleep(3 * PARTS_EVERY_MS)
+            const fields = await partsRedis!.hgetall(startKeys(name).parts)
+            return Object.fromEntries(
+              SCORE_PARTS.map((part) => [part, Object.entries(fields).reduce((sum, [field, v]) => (field.endsWith(`:${part}`) ? sum + Number(v) : sum), 0)])
+            ) as PartSeconds
+          })
+        : Effect.sync(() => Object.fromEntries(SCORE_PARTS.map((part) => [part, scoreSeconds(metrics.registry).get({ operator: "score", part })])) as PartSeconds)
+      let before: PartSeconds = Object.fromEntries(SCORE_PARTS.map((part) => [part, 0])) as PartSeconds
       let busy = cpuBusy()
       yield* drained
       if (history.length > 0) {
-        yield* fill(measured)
+        before = yield* partSeconds
+        // The clock starts before the fill: replicas take the first entries while the rest are appended.
         started = performance.now()
         busy = cpuBusy()
+        yield* fill(measured)
         yield* drained
       }
       const seconds = (performance.now() - started) / 1000
       const cpuBusyPct = busy()
+      const after = yield* partSeconds
+      // Each replica's measured time, by part; the rest is reading and committing through the stream.
+      const replicaTimePct = Object.fromEntries(SCORE_PARTS.map((part) => [part, round((100 * (after[part] - before[part])) / (seconds * replicas), 1)]))
       yield* finish
-      return { seconds, name, store: store.description, cpuBusyPct }
+      return { seconds, name, store: store.description, cpuBusyPct, replicaTimePct }
     })
   ).pipe(Effect.provide(Layer.merge(RedisTransport.layer({ url: Redacted.make(url) }), Metrics.layer)))
 
@@ -536,6 +569,7 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
         ...(replicas > 1 ? { vs_one_replica: round(perS / one, 3), target_vs_one_replica: 1.7 } : {}),
         // Replicas, Redis, the store and this process share the machine's cores: near 100, the CPUs are the bottleneck.
         cpu_busy_pct: result.cpuBusyPct,
+        replica_time_pct: result.replicaTimePct,
         cores: os.cpus().length,
         ...machine()
       })
@@ -555,6 +589,7 @@ export const run = async (args: ReadonlyArray<string> = []): Promise<void> => {
         store: result.store,
         ...(storeChoice._tag === "pglite" ? { bottleneck: PGLITE_HNSW_BOTTLENECK } : {}),
         signals_per_s: round(perS, 0),
+        replica_time_pct: result.replicaTimePct,
         baseline_case: "replay-in-process",
         baseline_signals_per_s: round(baselinePerS, 0),
         ratio: round(perS / baselinePerS, 3),
