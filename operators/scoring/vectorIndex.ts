@@ -194,7 +194,7 @@ const signatureOf = (v: ReadonlyArray<number>): Int32Array => {
   for (let b = 0; b < BANDS; b++) {
     const planes = bands[b]!
     let key = 0
-    for (let i = 0; i < BAND_BITS; i++) key = (key << 1) | (projection[planes[i]!]! >= 0 ? 1 : 0)
+    for (let i = 0; i < BAND_BITS; i++) key = (key << 1) | (sum[planes[i]!]! >= 0 ? 1 : 0)
     signature[b] = key
   }
   signatures.set(v, signature)
