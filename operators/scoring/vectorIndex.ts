@@ -464,7 +464,6 @@ export const makeRedis = (options: RedisIndexOptions) =>
     const days = new Map<number, Day>()
     const logRead = new Map<number, number>()
 
-
     const load = (buckets: ReadonlyArray<number>) =>
       Effect.gen(function* () {
         const keyArgs = buckets.flatMap((b) => [logKey(b), dayKey(b)])
