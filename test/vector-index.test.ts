@@ -175,6 +175,32 @@ describe.each(cases)("VectorIndex contract: $name", ({ make }) => {
   }, 120_000)
 })
 
+describe("Redis layer", () => {
+  it("fails a write whose command failed inside its transaction, so the batch is retried, not dropped", async () => {
+    const topology = uniqueName("vi-fail")
+    const idea = IDEAS[0]!
+    // A key of the wrong type: HSET and HDEL fail at EXEC, which itself succeeds.
+    const day = makeKeys(topology).state("score", `vectors:${bucketOf(idea.at)}`)
+    const redis = new Redis(inject("redisUrl"))
+    await redis.set(day, "not a hash").finally(() => redis.quit())
+    const result = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const index = Context.get(yield* Layer.build(layerRedis({ url: Redacted.make(inject("redisUrl")), topology })), VectorIndex)
+          return { add: yield* Effect.either(index.add([idea])), remove: yield* Effect.either(index.remove([idea])) }
+        })
+      )
+    )
+    for (const outcome of [result.add, result.remove]) {
+      expect(outcome._tag).toBe("Left")
+      if (outcome._tag === "Left") {
+        expect(outcome.left).toBeInstanceOf(RetryableError)
+        expect(outcome.left.message).toContain("WRONGTYPE")
+      }
+    }
+  })
+})
+
 describe("Qdrant layer", () => {
   it("creates the collection with the embedding size and cosine distance and an indexed event-time field, and refuses one of another size", async () => {
     const out = await Effect.runPromise(

@@ -21,6 +21,7 @@ import { Config, Context, Effect, Either, Layer, Option, ParseResult, Redacted, 
 import { Redis } from "ioredis"
 import { describeError, RetryableError } from "../../runtime/errors.ts"
 import { makeKeys } from "../../runtime/keys.ts"
+import { execMulti } from "../../runtime/redisMulti.ts"
 import { Metrics } from "../../runtime/metrics.ts"
 
 export const GenerationPhase = Schema.Literal("queued", "executing", "post-processing", "done", "mocked-up", "failed")
@@ -275,8 +276,8 @@ export const makeRedis = (options: RedisProgressOptions) =>
       })
 
     const current: GenerationProgressService["current"] = Effect.gen(function* () {
-      const [[, order], [, byField]] = yield* Effect.tryPromise({
-        try: () => publisher.multi().zrange(names.recent, 0, -1).hgetall(names.latest).exec() as Promise<[[null, Array<string>], [null, Record<string, string>]]>,
+      const [order, byField] = yield* Effect.tryPromise({
+        try: () => execMulti(publisher.multi().zrange(names.recent, 0, -1).hgetall(names.latest)) as Promise<readonly [Array<string>, Record<string, string>]>,
         catch: (cause) => new RetryableError({ message: `generation progress: cannot read the latest states from redis: ${describeError(cause)}`, cause })
       })
       const states: Array<GenerationState> = []

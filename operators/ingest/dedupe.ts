@@ -21,6 +21,7 @@ import { Clock, Config, Context, Duration, Effect, Layer, Option, Redacted, Sche
 import { Redis } from "ioredis"
 import { RetryableError, TopologyError } from "../../runtime/errors.ts"
 import { type Keys, makeKeys } from "../../runtime/keys.ts"
+import { execMulti } from "../../runtime/redisMulti.ts"
 import { batch, decodeConfig, type OperatorNode, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
 import { contentHash } from "./normalize.ts"
 import type { Signal } from "../schemas.ts"
@@ -292,13 +293,9 @@ const moduleCheckAndAdd =
         }
         return { add, older: older.length }
       })
-      const replies = (await multi.exec()) ?? []
+      const replies = await execMulti(multi)
       let r = 0
-      const next = (): ReadonlyArray<number> => {
-        const [error, value] = replies[r++] ?? [new Error("MULTI aborted"), null]
-        if (error) throw error
-        return value as ReadonlyArray<number>
-      }
+      const next = () => replies[r++] as ReadonlyArray<number>
       return plan.map(({ add, older }, j) => {
         const found = Array.from({ length: older }, next)
         const inserted = add ? next() : undefined

@@ -25,9 +25,10 @@
 import { readFileSync } from "node:fs"
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import { QdrantClient } from "@qdrant/js-client-rest"
-import { Redis } from "ioredis"
+import { type ChainableCommander, Redis } from "ioredis"
 import { describeError, PermanentError, RetryableError } from "../../runtime/errors.ts"
 import { makeKeys } from "../../runtime/keys.ts"
+import { execMulti } from "../../runtime/redisMulti.ts"
 import { EmbeddingDim, type SqlError } from "../../runtime/sql.ts"
 import { type SparseForm, sparseOf } from "./embedder.ts"
 import { Store } from "../store/store.ts"
@@ -341,7 +342,8 @@ const daysOf = (days: ReadonlyMap<number, Day>, from: number, to: number): Reado
 // In-process
 
 /**
- * An exact in-process index by event-time day, so a search reads only its window's days.
+ * An in-process index by event-time day, so a search reads only its window's days: an exact
+ * scan of windows of up to `exactScanMax` ideas, LSH above (see `search`).
  * Days older than the oldest window still searched (with a day to spare) are dropped, so
  * a long replay holds only recent vectors.
  */
@@ -518,10 +520,16 @@ export const makeRedis = (options: RedisIndexOptions) =>
         return searches.map((s) => search(daysOf(days, s.from, s.to), s, exactScanMax))
       })
 
+    const execAll = (pipeline: ChainableCommander) => Effect.asVoid(Effect.tryPromise({ try: () => execMulti(pipeline), catch: retryable("write") }))
+
     const add: VectorIndexShape["add"] = (ideas) => {
       if (ideas.length === 0) return Effect.void
       const byDay = new Map<number, Array<IndexedIdea>>()
-      for (const idea of ideas) byDay.set(bucketOf(idea.at), [...(byDay.get(bucketOf(idea.at)) ?? []), idea])
+      for (const idea of ideas) {
+        const list = byDay.get(bucketOf(idea.at))
+        if (list === undefined) byDay.set(bucketOf(idea.at), [idea])
+        else list.push(idea)
+      }
       const pipeline = redis.multi()
       for (const [b, list] of byDay) {
         pipeline.hset(dayKey(b), ...list.flatMap((i) => [i.ideaId, encodeEntry(i)]))
@@ -529,7 +537,7 @@ export const makeRedis = (options: RedisIndexOptions) =>
         pipeline.pexpire(dayKey(b), retainMs)
         pipeline.pexpire(logKey(b), retainMs)
       }
-      return Effect.asVoid(Effect.tryPromise({ try: () => pipeline.exec(), catch: retryable("write") }))
+      return execAll(pipeline)
     }
 
     const remove: VectorIndexShape["remove"] = (ideas) => {
@@ -540,7 +548,7 @@ export const makeRedis = (options: RedisIndexOptions) =>
         pipeline.rpush(logKey(bucketOf(i.at)), `-${i.ideaId}`)
         pipeline.pexpire(logKey(bucketOf(i.at)), retainMs)
       }
-      return Effect.asVoid(Effect.tryPromise({ try: () => pipeline.exec(), catch: retryable("write") }))
+      return execAll(pipeline)
     }
 
     return { backend: "redis", nearest, add, remove } satisfies VectorIndexShape
