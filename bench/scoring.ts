@@ -57,7 +57,6 @@ import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Redacted, Schema } from "effect"
 import { Redis } from "ioredis"
-import postgres from "postgres"
 import { replay, type RecordedItem } from "../operators/backtest/rescore.ts"
 import { cosine, layerHashing } from "../operators/scoring/embedder.ts"
 import { signalIdOf } from "../operators/ids.ts"
@@ -114,14 +113,7 @@ type StoreChoice = { readonly _tag: "pglite" } | { readonly _tag: "postgres"; re
  */
 const freshDatabase = (url: Redacted.Redacted<string>) =>
   Effect.gen(function* () {
-    const admin = yield* Effect.acquireRelease(
-      Effect.try({
-        try: () => postgres(Redacted.value(url), { onnotice: () => {}, max: 1 }),
-        // No cause: the thrown text can quote the URL, password included.
-        catch: () => new PermanentError({ message: "DATABASE_URL is not a valid connection string" })
-      }),
-      (client) => Effect.promise(() => client.end({ timeout: 5 }))
-    )
+    const { client: admin } = Context.get(yield* Layer.build(Sql.layerUrl(url)), Sql)
     const name = `bench_scoring_${randomBytes(4).toString("hex")}`
     const database = yield* Effect.try({
       try: () => {
