@@ -10,7 +10,7 @@ import { writeFile } from "node:fs/promises"
 import { parseArgs } from "node:util"
 import { Cause, Effect, Option, Redacted } from "effect"
 import { loadTopology, loggerLayer, run } from "./app.ts"
-import { RuntimeConfig, transportLayer } from "./config.ts"
+import { RuntimeConfig, ServerUrl, transportLayer } from "./config.ts"
 import { drop, listDeadLetters, requeue, type Selection } from "./dlq.ts"
 import { describeError } from "./errors.ts"
 import { DEFAULT_COMFYUI, renderNomad } from "./nomad.ts"
@@ -101,7 +101,7 @@ const print = (value: unknown) => Effect.sync(() => process.stdout.write(typeof 
 /** Dead-letter commands over the HTTP API of a running `desainz start` (embedded transport). */
 const viaHttp = (path: string, init: { method: "GET" | "POST"; body?: unknown }) =>
   Effect.gen(function* () {
-    const base = process.env["DESAINZ_URL"] ?? `http://127.0.0.1:${process.env["PORT"] ?? 8080}`
+    const base = yield* ServerUrl
     const config = yield* RuntimeConfig
     const headers: Record<string, string> = { "content-type": "application/json" }
     if (Option.isSome(config.token)) headers["authorization"] = `Bearer ${Redacted.value(config.token.value)}`

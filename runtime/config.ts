@@ -44,6 +44,11 @@ export const RuntimeConfig = Config.all({
 })
 export type RuntimeConfig = Config.Config.Success<typeof RuntimeConfig>
 
+/** The running server that the command line's HTTP commands call: `DESAINZ_URL`, else this machine's `PORT`. */
+export const ServerUrl: Config.Config<string> = Config.string("DESAINZ_URL").pipe(
+  Config.orElse(() => Config.map(Config.port("PORT").pipe(Config.withDefault(8080)), (port) => `http://127.0.0.1:${port}`))
+)
+
 /** Redis when `REDIS_URL` is set, else the in-process transport. */
 export const transportLayer = (redisUrl: Option.Option<Redacted.Redacted<string>>): Layer.Layer<Transport, TransportError> =>
   Option.match(redisUrl, {

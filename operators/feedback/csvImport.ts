@@ -15,7 +15,8 @@
 import { readFileSync } from "node:fs"
 import { basename } from "node:path"
 import { parseArgs } from "node:util"
-import { Effect } from "effect"
+import { Effect, Option, Redacted } from "effect"
+import { RuntimeConfig, ServerUrl } from "../../runtime/config.ts"
 import { PermanentError } from "../../runtime/errors.ts"
 import { type Command, type Emission, UsageError } from "../../runtime/topology.ts"
 import { parseCsv } from "../csv.ts"
@@ -95,11 +96,11 @@ export const feedbackImportCommand: Command = {
       const text = yield* Effect.try({ try: () => readFileSync(values.file!, "utf8"), catch: (e) => new UsageError(`--file: cannot read ${values.file}: ${String(e)}`) })
       // Refuse a bad report here, naming the line, before it travels.
       const rows = yield* Effect.try({ try: () => parseFeedbackCsv(text, values.marketplace!, basename(values.file!)), catch: (e) => new UsageError(e instanceof Error ? e.message : String(e)) })
-      const base = process.env["DESAINZ_URL"] ?? `http://127.0.0.1:${process.env["PORT"] ?? 8080}`
-      const token = process.env["DESAINZ_TOKEN"]
+      const base = yield* ServerUrl
+      const { token } = yield* RuntimeConfig
       const url = `${base}/api/feedback/import?marketplace=${encodeURIComponent(values.marketplace)}&file=${encodeURIComponent(basename(values.file))}`
       const response = yield* Effect.tryPromise({
-        try: () => fetch(url, { method: "POST", headers: { "content-type": "text/csv", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: text }),
+        try: () => fetch(url, { method: "POST", headers: { "content-type": "text/csv", ...(Option.isSome(token) ? { authorization: `Bearer ${Redacted.value(token.value)}` } : {}) }, body: text }),
         catch: () => new UsageError(`no desainz server answers at ${base}: start one (npm start) or set DESAINZ_URL`)
       })
       const body = yield* Effect.promise(() => response.text())

@@ -4,16 +4,21 @@
  * the same report is imported twice.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
 import { feedbackApi } from "../../operators/api/feedback.ts"
-import { parseFeedbackCsv } from "../../operators/feedback/csvImport.ts"
+import { feedbackImportCommand, parseFeedbackCsv } from "../../operators/feedback/csvImport.ts"
 import { recordFeedback } from "../../operators/feedback/record.ts"
 import { FeedbackEvent } from "../../operators/schemas.ts"
 import { Store } from "../../operators/store/store.ts"
+import { describeError } from "../../runtime/errors.ts"
 import { makeHttpApp } from "../../runtime/http.ts"
 import { makeKeys } from "../../runtime/keys.ts"
 import { attempt, Sql } from "../../runtime/sql.ts"
 import { stream, topology } from "../../runtime/topology.ts"
+import { startFake } from "../fakes/server.ts"
 import { feeder, uniqueName } from "../support/harness.ts"
 import { runtimeLayer, runUntil, seedListings, storeLayer } from "./support.ts"
 
@@ -68,6 +73,22 @@ describe("csv import", () => {
         const n = Effect.map(attempt("count", () => client`select count(*)::int as n from feedback_events`), ([r]) => Number(r!["n"]))
         expect(yield* runUntil(t, Effect.map(n, (x) => x === 7))).toBe(true)
         expect(yield* count).toMatchObject({ n: 3, total: 1200 })
+
+        // `desainz feedback-import` sends a file to the server at DESAINZ_URL, with DESAINZ_TOKEN.
+        const server = yield* startFake(app)
+        const dir = yield* Effect.acquireRelease(Effect.sync(() => mkdtempSync(join(tmpdir(), "csv-import-"))), (d) => Effect.sync(() => rmSync(d, { recursive: true })))
+        const file = join(dir, "rb.csv")
+        writeFileSync(file, `${REPORT}2026-03-03,RB-2002,45,,\n`)
+        const importCsv = (token: string) =>
+          feedbackImportCommand
+            .run(["--file", file, "--marketplace", "redbubble"])
+            .pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["DESAINZ_URL", server.url], ["DESAINZ_TOKEN", token]]))))
+        expect(describeError(yield* Effect.flip(importCsv("wrong")))).toMatch(/import refused \(HTTP 401\)/)
+        yield* importCsv("tok")
+        expect(server.requests.at(-1)).toMatchObject({ method: "POST", path: "/api/feedback/import" })
+        expect(server.requests.at(-1)!.query.get("file")).toBe("rb.csv")
+        expect(yield* runUntil(t, Effect.map(n, (x) => x === 8))).toBe(true)
+        expect(yield* count).toMatchObject({ n: 4, total: 1245 })
       })
     )
   })
