@@ -305,7 +305,7 @@ describe("large windows: LSH instead of the exact scan (in-process and Redis lay
     })
   }, 120_000)
 
-  it("Redis: a second replica reads another's ideas as they come, a busy day in one read, and a day afresh after its log expired", async () => {
+  it("Redis: a second replica reads another's ideas as they come, a busy day in one read, a day afresh after its log expired, and searches at once", async () => {
     const topology = uniqueName("replica")
     const day = makeKeys(topology).state("score", `vectors:${bucketOf(T0)}`)
     const removed = ideas.slice(0, 40)
@@ -327,7 +327,12 @@ describe("large windows: LSH instead of the exact scan (in-process and Redis lay
           yield* Effect.promise(() => redis.del(day, `${day}:log`).finally(() => redis.quit()))
           yield* a.add(ideas.slice(100, 150))
           const third = { got: yield* b.nearest(queries), want: yield* reference(ideas.slice(100, 150)) }
-          return [first, second, third]
+          // Two batches of one process (replicas share the layer) search at once, then once more.
+          yield* a.add(ideas.slice(150, 200))
+          const [both] = yield* Effect.all([b.nearest(queries), b.nearest(queries)], { concurrency: "unbounded" })
+          const concurrent = { got: both, want: yield* reference(ideas.slice(100, 200)) }
+          const after = { got: yield* b.nearest(queries), want: concurrent.want }
+          return [first, second, third, concurrent, after]
         })
       )
     )

@@ -465,6 +465,9 @@ export const makeRedis = (options: RedisIndexOptions) =>
     // Per day: the ideas read, and how much of the day's log they reflect.
     const days = new Map<number, Day>()
     const logRead = new Map<number, number>()
+    // One read of the logs at a time: a reply is applied against the offsets it was asked from
+    // (replicas in one process share this index; overlapping reads would apply stale offsets).
+    const reading = yield* Effect.makeSemaphore(1)
 
     const load = (buckets: ReadonlyArray<number>) =>
       Effect.gen(function* () {
@@ -511,12 +514,19 @@ export const makeRedis = (options: RedisIndexOptions) =>
         const first = bucketOf(Math.min(...searches.map((s) => s.from)))
         const last = bucketOf(Math.max(...searches.map((s) => s.to)) - 1)
         const buckets = Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => first + i)
-        yield* load(buckets)
-        for (const b of [...days.keys()]) {
-          if (b >= first - 1) continue
-          days.delete(b)
-          logRead.delete(b)
-        }
+        // The search runs right after, with no yield in between: no other read can interleave.
+        yield* reading.withPermits(1)(
+          Effect.andThen(
+            load(buckets),
+            Effect.sync(() => {
+              for (const b of [...days.keys()]) {
+                if (b >= first - 1) continue
+                days.delete(b)
+                logRead.delete(b)
+              }
+            })
+          )
+        )
         return searches.map((s) => search(daysOf(days, s.from, s.to), s, exactScanMax))
       })
 
