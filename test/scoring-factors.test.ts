@@ -279,6 +279,18 @@ describe.each(backends)("scoring state ($name)", (backend) => {
     ])
   })
 
+  it("reads 9,000 maxima of one day in one call (past Lua's unpack limit of ~8,000 values)", async () => {
+    const topics = Array.from({ length: 9_000 }, (_, t) => cell("peak", day(0), `topic-${t}`))
+    const result = await withState(backend.layer(uniqueName("st")), (s) =>
+      Effect.gen(function* () {
+        // Every third topic has a peak; the others read as absent.
+        yield* s.write(topics.flatMap((c, t) => (t % 3 === 0 ? [{ _tag: "Max" as const, cell: c, id: `s${t}`, value: t, at: T0 }] : [])), DAY)
+        return yield* s.read(T0 + DAY, { samples: [], maxes: [topics], sums: [] }, "r")
+      })
+    )
+    expect(result.maxes[0]).toEqual(topics.map((_, t) => (t % 3 === 0 ? { value: t, at: T0, id: `s${t}` } : undefined)))
+  })
+
   it("resolves tied maxima by the later event time, then the smaller id", async () => {
     const result = await withState(backend.layer(uniqueName("st")), (s) =>
       Effect.gen(function* () {

@@ -27,7 +27,12 @@ for i, r in ipairs(cjson.decode(ARGV[3])) do
   if r[1] == 's' then
     out[i] = call('ZRANGE', key, 0, r[3] - 1, 'WITHSCORES')
   elseif r[1] == 'm' then
-    out[i] = call('HMGET', key, unpack(r, 3))
+    -- In slices: unpack() of thousands of fields would pass Lua's C stack limit.
+    local values = {}
+    for s = 3, #r, 1000 do
+      for _, v in ipairs(call('HMGET', key, unpack(r, s, math.min(s + 999, #r)))) do values[#values + 1] = v end
+    end
+    out[i] = values
   else
     local packed = call('GET', key)
     if packed then
