@@ -9,20 +9,25 @@
  *
  * The same scenario with real processes (SIGKILLed worker and redis-server) is
  * test/scoring-crash.test.ts; this one drives the order such a crash produces directly.
+ * "late merges" holds `mergeLate` to what each later idea's own scoring would have chosen.
  */
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Layer, Redacted, Schema } from "effect"
 import { describe, expect, inject, it } from "vitest"
+import { ideaIdOf, signalIdOf } from "../operators/ids.ts"
 import { enrich } from "../operators/ingest/enrich.ts"
 import { Idea, Signal } from "../operators/schemas.ts"
 import { layerHashing } from "../operators/scoring/embedder.ts"
-import { SCORE_PARTS, score, scoreSeconds } from "../operators/scoring/score.ts"
-import { layerRedis } from "../operators/scoring/state.ts"
+import { mergeLate, SCORE_PARTS, score, scoreSeconds } from "../operators/scoring/score.ts"
+import { ScoringConfig } from "../operators/scoring/scorer.ts"
+import { DAY, layerRedis } from "../operators/scoring/state.ts"
+import { makeMemory } from "../operators/scoring/vectorIndex.ts"
 import { Store } from "../operators/store/store.ts"
 import { BlobStore } from "../runtime/blobs.ts"
 import { Metrics } from "../runtime/metrics.ts"
+import { deriveEventId } from "../runtime/envelope.ts"
 import { attempt, migrate, Sql } from "../runtime/sql.ts"
 import { stream, topology } from "../runtime/topology.ts"
 import { Transport } from "../runtime/transport.ts"
@@ -121,4 +126,72 @@ describe("a near-duplicate found late", () => {
     },
     300_000
   )
+})
+
+describe("late merges", () => {
+  const HOUR = 3_600_000
+  const D0 = 20_400 * DAY
+  const config = Schema.decodeUnknownSync(ScoringConfig)(scoring)
+  /** A unit vector of 384 from its first components. */
+  const direction = (...head: ReadonlyArray<number>) => {
+    const n = Math.hypot(...head)
+    return Array.from({ length: 384 }, (_, d) => Math.fround((head[d] ?? 0) / n))
+  }
+  const idea = (name: string, at: number, embedding: ReadonlyArray<number>) => ({ ideaId: ideaIdOf(deriveEventId("late-merge", name)), at, embedding })
+  type Made = ReturnType<typeof idea>
+
+  /** The ideas in a PGlite store and the in-process index; `late` merged afterwards; the merges recorded (merged -> into, by name). */
+  const mergeAfterwards = (late: ReadonlyArray<Made>, later: ReadonlyArray<Made>) =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.acquireRelease(
+        Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "desainz-late-merge-"))),
+        (d) => Effect.promise(() => fs.rm(d, { recursive: true, force: true }))
+      )
+      const ctx = yield* Layer.build(
+        Store.layer.pipe(Layer.provideMerge(Layer.effectDiscard(migrate()).pipe(Layer.provideMerge(Sql.layerEmbedded({ dataDir: path.join(dir, "pg"), port: 0 })))))
+      )
+      const store = Context.get(ctx, Store)
+      const all = [...late, ...later]
+      const hashOf = (i: Made) => i.ideaId.replaceAll("-", "")
+      yield* store.upsertSignals(all.map((i) => ({ id: signalIdOf(hashOf(i)), content: i.ideaId, source: "test", capturedAt: new Date(i.at), metadata: {}, contentHash: hashOf(i) })))
+      yield* store.upsertIdeas(
+        all.map((i) => ({ id: i.ideaId, signalId: signalIdOf(hashOf(i)), title: "t", description: "d", embedding: i.embedding, score: 0.5, factors: {}, weightsVersion: 1, eventAt: new Date(i.at) }))
+      )
+      const index = makeMemory()
+      yield* index.add(all)
+      const absorbed = yield* mergeLate(late, index, store, config)
+      const { client } = Context.get(ctx, Sql)
+      const rows = yield* attempt("merges", () => client`select merged_id::text as merged, idea_id::text as into from idea_merges`)
+      const name = new Map(all.map((i, n) => [i.ideaId, n < late.length ? `late${n}` : `later${n - late.length}`]))
+      return { absorbed, merges: Object.fromEntries(rows.map((r) => [name.get(String(r["merged"])), name.get(String(r["into"]))])) }
+    }).pipe(Effect.scoped, Effect.runPromise)
+
+  it("looks only at later ideas whose window holds the late signal: its own day's near-duplicates take no place", async () => {
+    const s = idea("s", D0 + 9 * HOUR, direction(1, 0, 0))
+    // Five re-posts later on the same day (cosine 0.95; they never see s, nor each other).
+    const sameDay = Array.from({ length: 5 }, (_, i) => idea(`same-day-${i}`, D0 + (10 + i) * HOUR, direction(0.95, 0.31225, i * 1e-3)))
+    // The next day's idea (cosine 0.92) reads s's day: it would have merged into s.
+    const nextDay = idea("next-day", D0 + DAY + 5 * HOUR, direction(0.92, -0.2, 0.3368))
+    const result = await mergeAfterwards([s], [...sameDay, nextDay])
+    expect(result).toEqual({ absorbed: 1, merges: { later5: "late0" } })
+  }, 120_000)
+
+  it("merges every qualifying idea, more than one search returns", async () => {
+    const s = idea("s", D0 + 9 * HOUR, direction(1, 0, 0))
+    const later = Array.from({ length: 8 }, (_, i) => idea(`later-${i}`, D0 + DAY + (3 + i) * HOUR, direction(1, 0.1 + i * 0.02, 0)))
+    const result = await mergeAfterwards([s], later)
+    expect(result.absorbed).toBe(8)
+    expect(Object.values(result.merges)).toEqual(Array(8).fill("late0"))
+  }, 120_000)
+
+  it("merges a later idea near two late signals into the more similar, whatever their order", async () => {
+    const one = idea("one", D0 + 9 * HOUR, direction(1, 0.3, 0))
+    const two = idea("two", D0 + 10 * HOUR, direction(1, 0, 0.1))
+    const later = idea("later", D0 + DAY + 5 * HOUR, direction(1, 0.05, 0.05))
+    for (const late of [[one, two], [two, one]]) {
+      const result = await mergeAfterwards(late, [later])
+      expect(result.absorbed).toBe(1)
+      expect(result.merges["later0"]).toBe(late[0] === two ? "late0" : "late1")
+    }
+  }, 240_000)
 })

@@ -21,12 +21,11 @@ import { ideaIdOf, keyPhraseOf, signalIdOf } from "../ids.ts"
 import { contentHash } from "../ingest/normalize.ts"
 import type { Idea, Signal, Weights } from "../schemas.ts"
 import { combine, makeScorer, ScoringConfig, type ScoredSignal } from "./scorer.ts"
-import { makePgvector, VectorIndex, type VectorIndexShape } from "./vectorIndex.ts"
-import { closedWindow } from "./window.ts"
+import { type IndexedIdea, makePgvector, VectorIndex, type VectorIndexShape } from "./vectorIndex.ts"
 import { DurationString } from "../sources/http.ts"
 import { Store, type StoreService } from "../store/store.ts"
 import { cosine } from "./embedder.ts"
-import { DAY } from "./state.ts"
+import { bucketOf, DAY } from "./state.ts"
 
 export const ScoreConfig = Schema.Struct({
   scoring: Schema.optionalWith(ScoringConfig, { default: () => Schema.decodeUnknownSync(ScoringConfig)({}) }),
@@ -57,26 +56,53 @@ export const ideaOf = (s: ScoredSignal, weights: { readonly version: number; rea
  * a near-duplicate it would have merged into, had the late signal's idea been there. Those
  * ideas are merged into it now (`absorbIdea`), so a crash and a redelivery leave the same
  * ideas as an undisturbed run. Returns ideas absorbed.
+ *
+ * The search covers exactly the later ideas whose closed window holds the late signal's
+ * event time, so ideas that could not have seen it (its own day's) take no place in the
+ * results; it is repeated while every result merges. A later idea near several late signals
+ * merges into the most similar (ties: smaller id), as its own scoring would have chosen.
  */
-const mergeLate = (late: ReadonlyArray<ScoredSignal>, index: VectorIndexShape, store: StoreService, config: ScoringConfig) =>
+export const mergeLate = (
+  late: ReadonlyArray<Pick<ScoredSignal, "ideaId" | "at" | "embedding" | "mergeInto">>,
+  index: VectorIndexShape,
+  store: StoreService,
+  config: ScoringConfig
+) =>
   Effect.gen(function* () {
     const latenessMs = Duration.toMillis(Duration.decode(config.allowedLateness))
-    const span = config.novelty.neighbourDays * DAY
-    const older = late.filter((s) => s.mergeInto === undefined)
-    // Later ideas whose closed window [horizon - span, horizon) holds the late signal's event time.
-    const found = yield* index.nearest(
-      older.map((s) => ({ embedding: s.embedding, from: s.at, to: s.at + span + latenessMs + DAY, excludeId: s.ideaId, limit: config.novelty.neighbours }))
-    )
+    const { neighbourDays, neighbours, mergeThreshold } = config.novelty
+    // A later idea at t reads the closed days before bucketOf(t - lateness): those after the
+    // late signal's day, up to neighbourDays of them.
+    const windowOf = (at: number) => ({ from: (bucketOf(at) + 1) * DAY + latenessMs, to: (bucketOf(at) + neighbourDays + 1) * DAY + latenessMs })
+    const seen = new Set<string>()
+    let searching = late.filter((s) => s.mergeInto === undefined)
     let absorbed = 0
-    for (const [k, s] of older.entries()) {
-      for (const later of found[k]!) {
-        const { horizon } = closedWindow(later.at, latenessMs)
-        const similarity = cosine(s.embedding, later.embedding)
-        if (similarity < config.novelty.mergeThreshold || s.at >= horizon || s.at < horizon - span) continue
-        if (yield* store.absorbIdea({ ideaId: later.ideaId, into: s.ideaId, similarity, eventAt: new Date(later.at) })) absorbed++
-        // Gone from the index too, recorded or not (a redelivery may find it recorded already).
-        yield* index.remove([later])
+    while (searching.length > 0) {
+      const found = yield* index.nearest(searching.map((s) => ({ embedding: s.embedding, ...windowOf(s.at), excludeId: s.ideaId, limit: neighbours })))
+      const into = new Map<string, { readonly later: IndexedIdea; readonly ideaId: string; readonly similarity: number }>()
+      const again: typeof searching = []
+      for (const [k, s] of searching.entries()) {
+        let merging = 0
+        for (const later of found[k]!) {
+          const similarity = cosine(s.embedding, later.embedding)
+          if (similarity < mergeThreshold) continue
+          merging++
+          if (seen.has(later.ideaId)) continue
+          const best = into.get(later.ideaId)
+          if (best === undefined || similarity > best.similarity || (similarity === best.similarity && s.ideaId < best.ideaId)) {
+            into.set(later.ideaId, { later, ideaId: s.ideaId, similarity })
+          }
+        }
+        // A full list that merges whole may hide more behind it: those are gone from the index now.
+        if (merging === neighbours && found[k]!.some((later) => !seen.has(later.ideaId))) again.push(s)
       }
+      for (const [id, m] of [...into].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        seen.add(id)
+        if (yield* store.absorbIdea({ ideaId: id, into: m.ideaId, similarity: m.similarity, eventAt: new Date(m.later.at) })) absorbed++
+        // Gone from the index too, recorded or not (a redelivery may find it recorded already).
+        yield* index.remove([m.later])
+      }
+      searching = again
     }
     return absorbed
   })
