@@ -101,12 +101,20 @@ const pgvectorCase = Effect.gen(function* () {
   const { client } = Context.get(ctx, Sql)
   return {
     index: Context.get(ctx, VectorIndex),
-    // The store deletes an absorbed idea's row (absorbIdea); the layer's remove has nothing to do.
+    // As the score operator merges an idea away afterwards (absorbIdea; the layer's remove has
+    // nothing to do): with a merge into it recorded first, so its row stays, archived.
     drop: (ideas: ReadonlyArray<IndexedIdea>) =>
-      Effect.andThen(
-        Effect.promise(() => client`delete from ideas where id = any(${ideas.map((i) => i.ideaId)}::uuid[])`),
-        Context.get(ctx, VectorIndex).remove(ideas)
-      ),
+      Effect.gen(function* () {
+        for (const i of ideas) {
+          const signalId = signalIdOf(i.ideaId.replaceAll("-", ""))
+          yield* store.recordMerges([{ mergedId: deriveEventId("vi-merge", i.ideaId), ideaId: i.ideaId, signalId, similarity: 0.95, eventAt: new Date(i.at) }])
+          const into = IDEAS.find((other) => other.ideaId !== i.ideaId)!
+          expect(yield* store.absorbIdea({ ideaId: i.ideaId, into: into.ideaId, similarity: 0.9, eventAt: new Date(i.at) })).toBe(true)
+          const [row] = yield* Effect.promise(() => client`select status from ideas where id = ${i.ideaId}`)
+          expect(row).toMatchObject({ status: "archived" })
+        }
+        yield* Context.get(ctx, VectorIndex).remove(ideas)
+      }),
     insert: (ideas: ReadonlyArray<IndexedIdea>) =>
       Effect.gen(function* () {
         const rows = ideas.map((i) => ({ i, signalId: signalIdOf(i.ideaId.replaceAll("-", "")) }))

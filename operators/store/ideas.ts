@@ -348,6 +348,8 @@ export const makeIdeasStore = ({ sql, json, batched, insertedCount }: Db): Ideas
             select i.id, i.event_at, i.embedding, i.embedding <=> q.vec as distance
             from ideas i
             where i.event_at >= q.from_at and i.event_at < q.to_at and i.id <> q.exclude_id and i.embedding is not null
+              -- An idea merged away afterwards keeps its row when something refers to it (absorbIdea).
+              and not exists (select 1 from idea_merges m where m.merged_id = i.id)
             order by i.embedding <=> q.vec
             limit q.lim
           ) n
