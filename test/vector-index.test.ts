@@ -227,7 +227,27 @@ describe("Qdrant layer", () => {
     expect(out.created).toEqual({ size: DIM, distance: "Cosine", schema: { at: { data_type: "integer" } } })
     expect(out.refused).toBeInstanceOf(PermanentError)
     expect(out.refused.message).toMatch(/384-dimensional Cosine.*8-dimensional/)
-    expect(out.requests.slice(0, 3)).toEqual(["GET /collections/ideas/exists", "PUT /collections/ideas", "PUT /collections/ideas/index"])
+    expect(out.requests.slice(0, 4)).toEqual(["GET /collections/ideas/exists", "PUT /collections/ideas", "GET /collections/ideas", "PUT /collections/ideas/index"])
+  })
+
+  it("starts beside another replica creating the same collection, and adds a missing event-time index", async () => {
+    const out = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const fake = yield* startQdrantFake()
+          const start = (collection: string) => Layer.build(layerQdrant({ url: fake.url, collection, dimensions: DIM }))
+          yield* Effect.all([start("ideas"), start("ideas")], { concurrency: "unbounded" })
+          // A start that stopped between creating the collection and its payload index.
+          fake.collections.set("half", { size: DIM, distance: "Cosine", points: new Map(), payloadSchema: {} })
+          yield* start("half")
+          return { statuses: fake.statuses, ideas: fake.collections.get("ideas")!.payloadSchema, half: fake.collections.get("half")!.payloadSchema }
+        })
+      )
+    )
+    // Both saw no collection and created it; the second got Qdrant's "already exists".
+    expect(out.statuses).toContain(400)
+    expect(out.ideas).toEqual({ at: { data_type: "integer" } })
+    expect(out.half).toEqual({ at: { data_type: "integer" } })
   })
 
   it("classifies failures: 5xx and 429 retryable, other 4xx permanent with Qdrant's reason", async () => {

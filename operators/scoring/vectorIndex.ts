@@ -603,19 +603,24 @@ export const makeQdrant = (options: QdrantIndexOptions) =>
     })
     const { collection } = options
     const call = <A>(what: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: (e) => classifyQdrantError(e, what) })
-    const { exists } = yield* call("collection exists", () => client.collectionExists(collection))
-    if (!exists) {
-      yield* call("create collection", () => client.createCollection(collection, { vectors: { size: options.dimensions, distance: "Cosine" } }))
-      // The recency window filters on event time: an indexed integer payload field.
+    const exists = call("collection exists", () => client.collectionExists(collection).then((r) => r.exists))
+    if (!(yield* exists)) {
+      // Replicas starting together: the one that creates it second gets Qdrant's "already exists".
+      yield* call("create collection", () => client.createCollection(collection, { vectors: { size: options.dimensions, distance: "Cosine" } })).pipe(
+        Effect.catchAll((error) => Effect.flatMap(exists, (now) => (now ? Effect.void : Effect.fail(error))))
+      )
+    }
+    const info = yield* call("get collection", () => client.getCollection(collection))
+    const vectors = info.config.params.vectors as { size?: number; distance?: string } | undefined
+    if (vectors?.size !== options.dimensions || vectors.distance !== "Cosine") {
+      return yield* new PermanentError({
+        message: `qdrant collection ${collection} holds ${vectors?.size ?? "?"}-dimensional ${vectors?.distance ?? "?"} vectors; the embedder makes ${options.dimensions}-dimensional ones compared by Cosine (set QDRANT_COLLECTION to another name)`
+      })
+    }
+    // The recency window filters on event time: an indexed integer payload field (made here
+    // whenever it is missing, so a start that stopped after creating the collection is repaired).
+    if (info.payload_schema?.["at"] === undefined) {
       yield* call("create payload index", () => client.createPayloadIndex(collection, { field_name: "at", field_schema: "integer", wait: true }))
-    } else {
-      const info = yield* call("get collection", () => client.getCollection(collection))
-      const vectors = info.config.params.vectors as { size?: number; distance?: string } | undefined
-      if (vectors?.size !== options.dimensions || vectors.distance !== "Cosine") {
-        return yield* new PermanentError({
-          message: `qdrant collection ${collection} holds ${vectors?.size ?? "?"}-dimensional ${vectors?.distance ?? "?"} vectors; the embedder makes ${options.dimensions}-dimensional ones compared by Cosine (set QDRANT_COLLECTION to another name)`
-        })
-      }
     }
     const hnswEf = options.hnswEf ?? DEFAULT_EF_SEARCH
     return {
