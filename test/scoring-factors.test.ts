@@ -445,6 +445,26 @@ describe("scorer", () => {
     expect(landed).toBe(sent)
   })
 
+  it("is a reader before it searches for neighbours, however slow the state's reads", async () => {
+    // Whether another batch, adding an idea now, would learn that this one read past it.
+    const registeredAtSearch: Array<boolean> = []
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const inner = yield* Effect.provide(ScoringState, layerMemory(uniqueName("sc")))
+        const slowReads = { ...inner, read: (...args: Parameters<typeof inner.read>) => Effect.zipRight(Effect.sleep("20 millis"), inner.read(...args)) }
+        const ideas = makeIndex()
+        const probing = {
+          ...ideas,
+          nearest: (searches: Parameters<typeof ideas.nearest>[0]) =>
+            Effect.zipRight(Effect.tap(inner.missedBy("another batch", [T0]), ([missed]) => Effect.sync(() => registeredAtSearch.push(missed!))), ideas.nearest(searches))
+        }
+        return yield* makeScorer(config).score(inputs.slice(30, 40)).pipe(Effect.provideService(VectorIndex, probing), Effect.provideService(ScoringState, slowReads))
+      }).pipe(Effect.provide(layerHashing(384)))
+    )
+    expect(result.signals).toHaveLength(10)
+    expect(registeredAtSearch).toEqual([true])
+  })
+
   it("flags input that arrives after the scorer read past it", async () => {
     const lateOne = inputs[5]!
     const rest = inputs.filter((i) => i !== lateOne)

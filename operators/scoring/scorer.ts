@@ -9,8 +9,8 @@
  *   2. write every signal's contribution to the shared state (engagement sample, topic
  *      peaks, category centroid), idempotent by the signal's identity: first the writes to
  *      days the batch itself reads (it spans midnight), the rest alongside steps 3 and 4;
- *   3. read, per distinct horizon, only the CLOSED buckets before each signal (see
- *      window.ts), recording the batch as a reader up to that horizon;
+ *   3. record the batch as a reader up to its last horizon, then read, per distinct
+ *      horizon, only the CLOSED buckets before each signal (see window.ts);
  *   4. search recent ideas in the closed window for near-duplicates (alongside step 3);
  *   5. decide, oldest first, merge or new idea (a new idea is a neighbour for the signals
  *      after it in the same batch, as it would be from an earlier batch), then the factors.
@@ -116,6 +116,9 @@ const slices = <A>(lists: ReadonlyArray<ReadonlyArray<unknown>>, values: Readonl
   return lists.map((list) => values.slice(start, (start += list.length)))
 }
 
+/** A read of nothing: records the reader only. */
+const NO_READS: Reads = { samples: [], maxes: [], sums: [] }
+
 export const makeScorer = (config: ScoringConfig) => {
   const latenessMs = Duration.toMillis(Duration.decode(config.allowedLateness))
   const retainMs = config.retentionDays * DAY
@@ -148,9 +151,13 @@ export const makeScorer = (config: ScoringConfig) => {
       // The batch reads only buckets before its latest horizon. Its writes there (a batch that spans
       // midnight reads its own earlier day) go first; the rest, to days it does not read, go while it
       // reads and searches. All are durable when `score` returns, before the caller asks `late`.
-      const lastRead = bucketOf(Math.max(...windows.map((w) => w.horizon)))
+      const lastHorizon = Math.max(...windows.map((w) => w.horizon))
+      const lastRead = bucketOf(lastHorizon)
       const readFirst = writes.filter((w) => w.cell.bucket < lastRead)
       if (readFirst.length > 0) yield* state.write(readFirst, retainMs)
+      // A reader before it searches: the search is not part of the state's atomic read, and an
+      // idea another batch adds after it must find this reader when that batch asks `late`.
+      yield* state.read(lastHorizon, NO_READS, reader)
 
       const readState = Effect.gen(function* () {
         const reads: Array<{
