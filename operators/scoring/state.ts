@@ -332,7 +332,9 @@ export const makeRedis = (options: RedisStateOptions) =>
           const byKey = new Map<string, Array<number>>()
           cells.forEach((c, i) => {
             const k = name.max(c)
-            byKey.set(k, [...(byKey.get(k) ?? []), i])
+            const members = byKey.get(k)
+            if (members === undefined) byKey.set(k, [i])
+            else members.push(i)
           })
           return [...byKey].map(([k, members]) => ({ key: keys.of(k), members }))
         })
