@@ -5,10 +5,14 @@
  */
 import { Schema } from "effect"
 
-/** An ISO 8601 timestamp that parses to a real instant. */
+/**
+ * An ISO 8601 timestamp with its zone (Z or an offset) that parses to a real instant. Without
+ * a zone, JavaScript reads it in the host's time zone: event times, and so scores and
+ * replays, would differ from host to host.
+ */
 export const IsoTime = Schema.String.pipe(
-  Schema.filter((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), {
-    message: () => "expected an ISO 8601 timestamp such as 2026-11-22T10:00:00Z"
+  Schema.filter((s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(s) && !Number.isNaN(Date.parse(s)), {
+    message: () => "expected an ISO 8601 timestamp with its zone, such as 2026-11-22T10:00:00Z or 2026-11-22T11:00:00+01:00"
   })
 ).annotations({
   identifier: "IsoTime",

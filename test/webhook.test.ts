@@ -161,6 +161,7 @@ describe("webhook: refused, and nothing stored", () => {
     { what: "a missing field", status: 400, error: /content: is missing/, request: (app) => post(app, JSON.stringify({ sourceId: "1" })) },
     { what: "a wrong type", status: 400, error: /engagement\.likes: Expected/, request: (app) => post(app, JSON.stringify({ content: "x", engagement: { likes: "many" } })) },
     { what: "a bad timestamp field", status: 400, error: /capturedAt: expected an ISO 8601/, request: (app) => post(app, JSON.stringify({ content: "x", capturedAt: "last tuesday" })) },
+    { what: "a timestamp without its zone", status: 400, error: /capturedAt: expected an ISO 8601 timestamp with its zone/, request: (app) => post(app, JSON.stringify({ content: "x", capturedAt: "2026-11-22T10:00:00" })) },
     { what: "an unknown field", status: 400, error: /titel: is unexpected/, request: (app) => post(app, JSON.stringify({ content: "x", titel: "y" })) },
     { what: "a source field (the URL says it)", status: 400, error: /source: is unexpected/, request: (app) => post(app, JSON.stringify({ content: "x", source: "reddit" })) },
     { what: "one bad signal in an array", status: 400, error: /\[1\]\.content/, request: (app) => post(app, JSON.stringify([good, { content: "" }, good])) },
