@@ -26,7 +26,7 @@ const norm = (h: string) => h.trim().toLowerCase().replace(/[\s_-]+/g, " ")
 
 const DATE = ["date", "day", "order date", "sale date"]
 const LISTING = ["listing", "listing id", "product id", "work id", "asin", "external id"]
-const ORDER = ["order", "order id", "order number"]
+const ORDER = ["order", "order id", "order number", "order #", "order no", "order no."]
 const METRICS: ReadonlyArray<readonly [FeedbackEvent["kind"], ReadonlyArray<string>]> = [
   ["view", ["views", "view"]],
   ["favorite", ["favorites", "favourites", "favorite", "favourite"]],
@@ -48,7 +48,9 @@ export const parseFeedbackCsv = (text: string, marketplace: string, file = "repo
   })
   const missing = [date === undefined ? `a date column (${DATE.join(", ")})` : undefined, listing === undefined ? `a listing column (${LISTING.join(", ")})` : undefined, metrics.length === 0 ? `a metric column (views, favorites, clicks, add to cart, sales)` : undefined].filter(Boolean)
   if (missing.length > 0) throw new PermanentError({ message: `${file}: needs ${missing.join(" and ")}; its header is ${header.join(", ")}` })
-  const out: Array<Emission<FeedbackEvent>> = []
+  // Rows of one listing, metric, date (and order) are one event, their values summed: two
+  // products of one work sold the same day are two rows of a report, not a repeated row.
+  const events = new Map<string, { readonly emission: Emission<FeedbackEvent>; value: number; readonly lines: Array<number> }>()
   for (const row of rows) {
     const rawDate = (row.fields[date!] ?? "").trim()
     const at = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(rawDate) ? `${rawDate}T00:00:00Z` : rawDate)
@@ -63,14 +65,18 @@ export const parseFeedbackCsv = (text: string, marketplace: string, file = "repo
       const value = Number(raw)
       if (!Number.isFinite(value)) throw new PermanentError({ message: `${file} line ${row.line}: ${column}: "${row.fields[column]}" is not a number` })
       if (value === 0) continue
-      out.push({
-        key: `csv:${marketplace}:${externalId}:${kind}:${occurredAt}${orderId === undefined ? "" : `:${orderId}`}`,
-        timestamp: occurredAt,
-        data: { externalId, marketplace, kind, value, occurredAt, payload: { import: file, line: row.line, ...(orderId === undefined ? {} : { orderId }) } }
-      })
+      const key = `csv:${marketplace}:${externalId}:${kind}:${occurredAt}${orderId === undefined ? "" : `:${orderId}`}`
+      const known = events.get(key)
+      if (known !== undefined) {
+        known.value += value
+        known.lines.push(row.line)
+        continue
+      }
+      const emission = { key, timestamp: occurredAt, data: { externalId, marketplace, kind, value, occurredAt, payload: { import: file, ...(orderId === undefined ? {} : { orderId }) } } }
+      events.set(key, { emission, value, lines: [row.line] })
     }
   }
-  return out
+  return [...events.values()].map(({ emission, value, lines }) => ({ ...emission, data: { ...emission.data, value, payload: { ...emission.data.payload, lines } } }))
 }
 
 const USAGE = `usage: desainz feedback-import --file REPORT.csv --marketplace NAME

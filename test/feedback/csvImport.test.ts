@@ -40,6 +40,12 @@ describe("csv import", () => {
       ["RB-2002", "view", 30, "2026-03-02T00:00:00.000Z"],
       ["RB-2002", "sale", 2, "2026-03-02T00:00:00.000Z"]
     ])
+    // Two products of one work sold the same day: one event, the units summed (not the second row dropped as a repeat).
+    const sameDay = parseFeedbackCsv("Order Date,Work ID,Product,Units Sold\n2026-11-02,12345,Classic T-Shirt,1\n2026-11-02,12345,Sticker,3\n", "redbubble")
+    expect(sameDay.map((e) => [e.key, e.data.value, e.data.payload])).toEqual([["csv:redbubble:12345:sale:2026-11-02T00:00:00.000Z", 4, { import: "report.csv", lines: [2, 3] }]])
+    // Orders told apart by an "Order #" column stay apart.
+    const orders = parseFeedbackCsv("Order Date,Work ID,Order #,Units Sold\n2026-11-02,12345,RB-1001,1\n2026-11-02,12345,RB-1002,3\n", "redbubble")
+    expect(orders.map((e) => [e.data.value, e.data.payload?.["orderId"]])).toEqual([[1, "RB-1001"], [3, "RB-1002"]])
     expect(() => parseFeedbackCsv("Listing,Views\nA,1\n", "redbubble")).toThrow(/needs a date column/)
     expect(() => parseFeedbackCsv("Date,Listing,Views\n2026-03-01,A,lots\n", "redbubble")).toThrow(/line 2: Views: "lots" is not a number/)
     expect(() => parseFeedbackCsv("Date,Listing,Views\nyesterday,A,1\n", "redbubble")).toThrow(/line 2: Date: "yesterday" is not a date/)
