@@ -20,9 +20,10 @@
  * Every draw is seeded (per experiment, per period; per day for the allocation), so a
  * step repeated after a crash decides the same.
  */
-import { Clock, Effect, Schema } from "effect"
+import { Clock, Effect, Either, Schema } from "effect"
 import { DurationString } from "../sources/http.ts"
 import { deriveEventId } from "../../runtime/envelope.ts"
+import { describeError } from "../../runtime/errors.ts"
 import { decodeConfig, type Emission, type SettingsInput, source, type StreamDef } from "../../runtime/topology.ts"
 import { prng } from "../backtest/search.ts"
 import type { Etsy } from "../marketplaces/etsy.ts"
@@ -102,9 +103,10 @@ export const stepExperiment = <E, R>(experiment: Experiment, now: number, show: 
       const reason = decided
         ? `P(best) of ${best.key} reached ${best.pBest.toFixed(3)} (threshold ${experiment.threshold})`
         : `horizon of ${experiment.horizonDays} days reached; ${best.key} most likely best (P ${best.pBest.toFixed(3)})`
-      yield* store.stopExperiment(experiment.id, { endedAt: new Date(now), winner: best.key, reason, posterior })
+      // Shown first, stopped second: a failed show leaves it running, decided again next time.
       const winner = experiment.variants.find((v) => v.key === best.key)!
       yield* show(experiment, winner)
+      yield* store.stopExperiment(experiment.id, { endedAt: new Date(now), winner: best.key, reason, posterior })
       return { _tag: "Stopped", winner: best.key, pBest: best.pBest, reason } as StepOutcome
     }
     const pick = thompsonPick(arms, prng(seedOf(experiment.seed, experiment.id, periods.length, "pick")))
@@ -144,7 +146,14 @@ export const experiments = (config: typeof ExperimentsConfig.Encoded, io: { read
       const now = yield* Clock.currentTimeMillis
       const emissions: Array<Emission<FeedbackEvent>> = []
       for (const experiment of yield* store.experiments("running")) {
-        const outcome = yield* stepExperiment<unknown, Store | Etsy>(experiment, now, showOnEtsy)
+        // One experiment's failure does not hold back the others' results: it stays running and
+        // is stepped again at the next check.
+        const stepped = yield* Effect.either(stepExperiment<unknown, Store | Etsy>(experiment, now, showOnEtsy))
+        if (Either.isLeft(stepped)) {
+          yield* Effect.logWarning(`experiment ${experiment.id}: ${describeError(stepped.left)}; trying again at the next check`)
+          continue
+        }
+        const outcome = stepped.right
         if (outcome._tag !== "Stopped") continue
         const occurredAt = new Date(now).toISOString()
         emissions.push({

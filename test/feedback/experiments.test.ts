@@ -10,6 +10,7 @@ import { allocateDay, newExperiment, PromotionConfig, stepExperiment, variantPos
 import { allocateBudget, posteriorOf, probabilityBest } from "../../operators/feedback/thompson.ts"
 import { prng } from "../../operators/backtest/search.ts"
 import { deriveEventId } from "../../runtime/envelope.ts"
+import { RetryableError } from "../../runtime/errors.ts"
 import type { Experiment, ExperimentVariant } from "../../operators/store/experiments.ts"
 import { Store } from "../../operators/store/store.ts"
 import { seedListings, storeLayer } from "./support.ts"
@@ -77,6 +78,24 @@ describe("experiments and promotion", () => {
         expect(stopped).toMatchObject({ winner: "white", status: "stopped" })
         expect(stopped!.stopReason).toContain("threshold 0.95")
         expect(shown[shown.length - 1]).toBe("white")
+      })
+    )
+
+    it.effect("stops only once the winner is shown: a failed show leaves the experiment running", () =>
+      Effect.gen(function* () {
+        const store = yield* Store
+        // Published after the promotion test's day, so that test's table does not include it.
+        const listing = (yield* seedListings(store, "etsy", ["900"], { publishedAt: () => new Date(T0 + 365 * 24 * HOUR) })).get("900")!
+        const variants = [{ key: "a", label: "a", imageId: "1" }, { key: "b", label: "b", imageId: "2" }]
+        const experiment = newExperiment({ listingId: listing.listingId, name: "over its horizon", metric: "ctr", variants, horizonDays: 1, periodHours: 24, now: T0 })
+        yield* store.createExperiment(experiment, { startsAt: new Date(T0), variant: "a" })
+        const failing = yield* Effect.either(stepExperiment(experiment, T0 + 48 * HOUR, () => Effect.fail(new RetryableError({ message: "etsy uploadListingImage: HTTP 503" }))))
+        expect(failing._tag).toBe("Left")
+        expect((yield* store.experiments("running")).map((e) => e.id)).toContain(experiment.id)
+        const shown: Array<string> = []
+        expect(yield* stepExperiment(experiment, T0 + 48 * HOUR, (_, v) => Effect.sync(() => void shown.push(v.key)))).toMatchObject({ _tag: "Stopped" })
+        expect(shown).toHaveLength(1)
+        expect((yield* store.experiments("stopped")).map((e) => e.id)).toContain(experiment.id)
       })
     )
 
