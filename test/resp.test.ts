@@ -97,6 +97,36 @@ describe("RespConnection", () => {
       await server.stop()
     }
   })
+
+  it("keeps replies in step after a reply timeout, when the next send opens a new socket at once", async () => {
+    // Its own redis-server: the pause stalls every client.
+    const server = await startRedis()
+    const admin = new RespConnection(server.url)
+    const conn = new RespConnection(server.url, { timeoutMs: 500 })
+    const stream = `resp-${randomUUID()}`
+    try {
+      expect(await conn.send(new RespBatch().command("PING"))).toEqual(["PONG"])
+      // Redis stalls for 2 s. A times out at 0.5 s; B goes out at once, on a new socket, before
+      // the abandoned one's close; the commit goes out at 1.7 s, while Redis still stalls.
+      await admin.send(new RespBatch().command("CLIENT", "PAUSE", "2000", "ALL"))
+      const commitAt = new Promise((r) => setTimeout(r, 1_700))
+      let next: Promise<unknown> | undefined
+      await conn.send(new RespBatch().command("ECHO", "A")).catch(() => {
+        next = conn.send(new RespBatch().command("ECHO", "B")).catch(() => undefined)
+      })
+      await next
+      await commitAt
+      const commit = await conn.send(new RespBatch().command("MULTI").xadd(stream, { k: "v" }).command("EXEC"), 3_000)
+      expect(commit.slice(0, 2)).toEqual(["OK", "QUEUED"])
+      expect(Array.isArray(commit[2])).toBe(true)
+      expect(await conn.send(new RespBatch().command("ECHO", "C"))).toEqual(["C"])
+      expect(await admin.send(new RespBatch().command("XLEN", stream))).toEqual([1])
+    } finally {
+      await conn.close()
+      await admin.close()
+      await server.stop()
+    }
+  })
 })
 
 describe("Redis transport round trip", () => {

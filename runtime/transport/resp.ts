@@ -177,15 +177,18 @@ export class RespConnection {
     const socket = this.endpoint.tls ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port })
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 10_000)
+    // What waits belongs to the current socket: a socket abandoned earlier (a reply timeout)
+    // had its waiters failed then, and its late replies or close must not touch a newer one's.
     const parser = new RedisParser({
-      returnReply: (reply) => this.reply(reply),
-      returnError: (error) => this.reply(error),
+      returnReply: (reply) => this.socket === socket && this.reply(reply),
+      returnError: (error) => this.socket === socket && this.reply(error),
       returnFatalError: (error) => socket.destroy(error)
     })
     socket.on("data", (chunk: Buffer) => parser.execute(chunk))
     socket.on("error", () => undefined) // "close" follows and reports it
     socket.on("close", (hadError) => {
-      if (this.socket === socket) this.socket = undefined
+      if (this.socket !== socket) return
+      this.socket = undefined
       this.failAll(new Error(hadError ? `connection to ${host}:${port} failed` : `connection to ${host}:${port} closed`))
     })
     this.socket = socket
