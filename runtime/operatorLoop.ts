@@ -97,7 +97,11 @@ export const runOperatorReplica = (
       // Applied: never send it again, whatever happened to the rest of the round trip.
       commit = undefined
       commitFailures = 0
-      if (result.readError !== undefined) return yield* Effect.fail(result.readError)
+      if (result.readError !== undefined) {
+        // What the read delivered is pending for this consumer: held, not left to XAUTOCLAIM.
+        carried = [...carried, ...result.deliveries]
+        return yield* Effect.fail(result.readError)
+      }
       backlog = result.backlog
       const wasPaused = paused
       if (backlog >= s.highWatermark) paused = true

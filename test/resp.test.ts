@@ -160,6 +160,9 @@ describe("Redis transport round trip", () => {
           })
           expect(round.backlog).toBe(2)
           expect(round.deliveries.map((d) => d.fields)).toEqual([{ n: "1" }])
+          // A block of a fractional time (a backoff of 1.5x ends on one) is a read, not an error.
+          const blocked = yield* transport.exchange({ read: { stream: input, group: "worker", consumer: "w", count: 10, blockMs: 10.5 } })
+          expect(blocked.readError).toBeUndefined()
           yield* transport.append({ stream: other, entries: [{ n: "y" }, { n: "z" }] })
           expect(
             (yield* transport.exchange({ backlog: [{ stream: out, groups: ["fast"] }, { stream: other, groups: ["reader"] }] })).backlog
@@ -168,5 +171,40 @@ describe("Redis transport round trip", () => {
       )
     )
     await admin.del(input, out, other)
+  })
+
+  it("reports an applied commit as applied when the backlog count after it fails, and keeps what the read delivered", async () => {
+    // Its own redis-server: scripts are denied to every client for a moment.
+    const server = await startRedis()
+    const redis = new Redis(server.url)
+    try {
+      await redis.xgroup("CREATE", "in", "g", "0", "MKSTREAM")
+      await redis.xgroup("CREATE", "out", "down", "0", "MKSTREAM")
+      for (let i = 0; i < 10; i++) await redis.xadd("out", "*", "n", String(i))
+      await redis.xadd("in", "*", "k", "first")
+      const [[, [[inputId]]]] = (await redis.xreadgroup("GROUP", "g", "c", "COUNT", 1, "STREAMS", "in", ">")) as [[string, [[string]]]]
+      await redis.xadd("in", "*", "k", "second")
+      const result = await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const transport = yield* makeRedisTransport({ url: Redacted.make(server.url) })
+            // A lag of 10 from 5 on is counted by a script, in a second call after the round trip.
+            yield* Effect.promise(() => redis.call("ACL", "SETUSER", "default", "-eval", "-evalsha"))
+            return yield* transport.exchange({
+              commit: { appends: [{ stream: "out", entries: [{ out: "1" }] }], acks: [{ stream: "in", group: "g", ids: [inputId!] }] },
+              backlog: [{ stream: "out", groups: ["down"], countUpTo: 100, checkLagFrom: 5 }],
+              read: { stream: "in", group: "g", consumer: "c", count: 10, blockMs: 0 }
+            })
+          })
+        )
+      )
+      expect(result.commitError).toBeUndefined()
+      expect(result.readError?.message).toMatch(/backlog/)
+      expect(result.deliveries.map((d) => d.fields)).toEqual([{ k: "second" }])
+      expect(await redis.xlen("out")).toBe(11)
+    } finally {
+      redis.disconnect()
+      await server.stop()
+    }
   })
 })

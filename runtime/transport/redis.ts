@@ -297,7 +297,8 @@ export const make = (options: RedisTransportOptions) =>
           const readAt = batch.commands
           if (x.read) {
             const r = x.read
-            if (r.blockMs > 0) batch.command("XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", r.count, "BLOCK", r.blockMs, "STREAMS", r.stream, ">")
+            // Redis takes whole milliseconds only (a retry's backoff may end on a fraction).
+            if (r.blockMs > 0) batch.command("XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", r.count, "BLOCK", Math.ceil(r.blockMs), "STREAMS", r.stream, ">")
             else batch.command("XREADGROUP", "GROUP", r.group, r.consumer, "COUNT", r.count, "STREAMS", r.stream, ">")
           }
           // A blocking read waits its time on top of the command timeout.
@@ -311,7 +312,16 @@ export const make = (options: RedisTransportOptions) =>
           if (hasBacklog) {
             const measured = Either.try({ try: () => backlogFrom(x.backlog!, replies, backlogAt), catch: (e) => asError("backlog", e) })
             if (Either.isLeft(measured)) readError = measured.left
-            else backlog = measured.right.unknown.length === 0 ? measured.right.worst : await countUnknown(measured.right)
+            else if (measured.right.unknown.length === 0) backlog = measured.right.worst
+            else {
+              // A second call: its failure is the measurement's, never the applied commit's.
+              const counted = await countUnknown(measured.right).then(
+                (n) => Either.right(n),
+                (e: unknown) => Either.left(asError("backlog", e))
+              )
+              if (Either.isLeft(counted)) readError = counted.left
+              else backlog = counted.right
+            }
           }
           const read = replies[readAt]
           if (x.read && read instanceof Error) readError ??= asError("XREADGROUP", read)
