@@ -25,6 +25,7 @@ import { Listing } from "../operators/schemas.ts"
 import { Store } from "../operators/store/store.ts"
 import { BlobStore } from "../runtime/blobs.ts"
 import { listDeadLetters } from "../runtime/dlq.ts"
+import { isRetryable } from "../runtime/errors.ts"
 import { makeKeys } from "../runtime/keys.ts"
 import * as Http from "../runtime/httpClient.ts"
 import { attempt, Sql } from "../runtime/sql.ts"
@@ -299,6 +300,23 @@ layer(base, { timeout: "120 seconds", excludeTestServices: true })("publish", (i
       expect(yield* market.publish({ ...listing, marketplace: "printify" })).toEqual(outcome)
       expect(printifyFake.state.publishes).toEqual([earlier.id])
       expect(Option.isSome(yield* store.loadCredential("none"))).toBe(false)
+    })
+  )
+
+  it.scoped("Printify: a publish whose answer is lost is not repeated; the retry finds the product locked and goes on", () =>
+    Effect.gen(function* () {
+      const { printifyFake, env } = yield* fakes
+      const context = yield* marketplaces(["printify"], env)
+      const listing = yield* approvedListing(6).pipe(Effect.provide(context))
+      const market = Context.get(context, Marketplace)[0]!
+      printifyFake.state.loseNext.push({ method: "POST", path: /\/publish\.json$/ })
+      const first = yield* Effect.flip(market.publish({ ...listing, marketplace: "printify" }))
+      expect(isRetryable(first)).toBe(true)
+      const [productId] = printifyFake.state.creates
+      expect(printifyFake.state.publishes).toEqual([productId])
+      const outcome = yield* market.publish({ ...listing, marketplace: "printify" })
+      expect(outcome).toMatchObject({ status: "published", externalId: productId })
+      expect(printifyFake.state.publishes).toEqual([productId])
     })
   )
 

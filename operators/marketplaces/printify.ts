@@ -172,7 +172,10 @@ export const make = (options: PrintifyOptions): Effect.Effect<PrintifyClient, ne
               HttpClientRequest.bodyUnsafeJson({ title: true, description: true, images: true, variants: true, tags: true, keyFeatures: true, shipping_template: true })
             ),
             Ack,
-            "publish product"
+            "publish product",
+            // Not repeated within the call: a publish whose answer was lost has locked the
+            // product, and a repeat would get 400 "locked"; the publisher's retry sees the lock.
+            false
           )
         }),
       publishingSucceeded: (id, external) =>

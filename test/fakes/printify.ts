@@ -48,6 +48,8 @@ export const startPrintifyFake = (options: { readonly salesChannel?: "etsy" | "c
       publishes: [] as Array<string>,
       minute: [] as Array<number>,
       publishWindow: [] as Array<number>,
+      /** Requests whose work is done but whose answer is lost on the way back (a 502), once each. */
+      loseNext: [] as Array<{ method: string; path: RegExp }>,
       /** Orders by id (Printify's Order object, the fields the feedback loop reads and a few more). */
       orders: new Map<string, { id: string; status: string; created_at: string; line_items: Array<{ product_id: string; variant_id: number; quantity: number; status: string; metadata: { title: string; price: number; variant_label: string; sku: string; country: string } }> }>()
     }
@@ -63,7 +65,10 @@ export const startPrintifyFake = (options: { readonly salesChannel?: "etsy" | "c
       if (c.req.method !== "GET" && !(c.req.header("content-type") ?? "").startsWith("application/json")) {
         return validation(c, "Request body must be JSON")
       }
-      return next()
+      const forced = state.loseNext.findIndex((l) => l.method === c.req.method && l.path.test(c.req.path))
+      if (forced >= 0) state.loseNext.splice(forced, 1)
+      await next()
+      if (forced >= 0 && c.res.status < 300) c.res = new Response(JSON.stringify({ error: "Bad Gateway" }), { status: 502, headers: { "content-type": "application/json" } })
     })
 
     const shopOk = (c: Context) => Number(c.req.param("shop_id")) === SHOP_ID
