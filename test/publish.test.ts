@@ -263,6 +263,29 @@ layer(base, { timeout: "120 seconds", excludeTestServices: true })("publish", (i
     })
   )
 
+  it.scoped("two deliveries of one approved listing at once (an approval sent twice) make one listing", () =>
+    Effect.gen(function* () {
+      const { etsyFake, env } = yield* fakes
+      const context = yield* marketplaces(["etsy"], env)
+      const listing = yield* approvedListing(5, { marketplace: "etsy" }).pipe(Effect.provide(context))
+      yield* inWorker(
+        Effect.gen(function* () {
+          const { t, feed } = pipeline(context, ["etsy"])
+          const w = yield* startWorker(t)
+          // What the approve API emits when called twice: one batch, the same key.
+          feed.push({ data: listing, key: `approved:${listing.ideaId}:etsy` }, { data: listing, key: `approved:${listing.ideaId}:etsy` })
+          yield* settled(t, w.keys, 2)
+          yield* w.stop
+        })
+      )
+      expect(etsyFake.state.creates).toHaveLength(1)
+      const id = etsyFake.state.creates[0]!
+      expect(etsyFake.state.uploads.map((u) => u.listing_id)).toEqual([id, id])
+      const [row] = yield* rowsOf(listing.ideaId).pipe(Effect.provide(context))
+      expect(row).toMatchObject({ status: "published", external_id: String(id) })
+    })
+  )
+
   it.scoped("Printify: a product created before a crash (intent stored, id not) is adopted, not created again", () =>
     Effect.gen(function* () {
       const { printifyFake, env } = yield* fakes

@@ -5,10 +5,11 @@
  * `listings.published`. One listing row per (idea, marketplace), moving approved -> publishing ->
  * published / exported, or failed with the marketplace's own message, which also dead-letters
  * the entry (a transient failure retries it; publishers are idempotent, so a retry or a requeued
- * dead letter only finishes what is missing).
+ * dead letter only finishes what is missing). One publish of a listing runs at a time (a lease
+ * in the store): two at once would both find nothing on the marketplace and both create.
  */
 import { Effect } from "effect"
-import { PermanentError } from "../../runtime/errors.ts"
+import { PermanentError, RetryableError } from "../../runtime/errors.ts"
 import { observe } from "../../runtime/metrics.ts"
 import { map, type SettingsInput, type StreamDef } from "../../runtime/topology.ts"
 import type { Listing } from "../schemas.ts"
@@ -35,11 +36,30 @@ const row = (listing: Listing, status: ListingRow["status"], extra: Partial<List
   ...extra
 })
 
+/** How long a publish may hold its lease; longer only if its process died (see sql/0010). */
+const LEASE_MS = 2 * 60_000
+/** How long a second publish of the same listing waits for the first, before it is retried later. */
+const LEASE_WAIT_MS = 20_000
+const LEASE_POLL_MS = 250
+
+/** Runs `publishing` holding the lease on (idea, marketplace): one publish of a listing at a time. */
+const leased = <A, E, R>(listing: Listing, publishing: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    for (let waited = 0; !(yield* store.leasePublish(listing.ideaId, listing.marketplace, listing.title, LEASE_MS)); waited += LEASE_POLL_MS) {
+      if (waited >= LEASE_WAIT_MS) {
+        return yield* new RetryableError({ message: `publish: idea ${listing.ideaId} is being published to ${listing.marketplace} by another delivery; trying again after it` })
+      }
+      yield* Effect.sleep(LEASE_POLL_MS)
+    }
+    return yield* publishing.pipe(Effect.ensuring(Effect.ignore(store.releasePublish(listing.ideaId, listing.marketplace))))
+  })
+
 const publishTo = (marketplace: MarketplaceShape, listing: Listing) =>
   Effect.gen(function* () {
     const store = yield* Store
     yield* store.upsertListings([row(listing, "publishing")])
-    const outcome: PublishOutcome = yield* marketplace.publish(listing).pipe(
+    const outcome: PublishOutcome = yield* leased(listing, marketplace.publish(listing)).pipe(
       // The reason shows in the UI; a retry moves the row back to publishing.
       Effect.tapError((error) => store.upsertListings([row(listing, "failed", { reason: error.message })]))
     )

@@ -25,6 +25,12 @@ export interface PublishingStore {
    * later ones (redeliveries, retries) count an attempt and keep the first `createdAt`.
    */
   readonly recordPublishIntent: (ideaId: string, marketplace: string, title: string) => Effect.Effect<PublishIntent, SqlError>
+  /**
+   * Takes the lease on publishing (idea, marketplace) for `leaseMs` unless another publish holds
+   * it: true when taken. Held until `releasePublish`, or until it runs out (a process that died).
+   */
+  readonly leasePublish: (ideaId: string, marketplace: string, title: string, leaseMs: number) => Effect.Effect<boolean, SqlError>
+  readonly releasePublish: (ideaId: string, marketplace: string) => Effect.Effect<void, SqlError>
   /** The marketplace's id of the listing, recorded as soon as it is known. */
   readonly recordRemoteId: (ideaId: string, marketplace: string, remoteId: string) => Effect.Effect<void, SqlError>
   /** Remote ids already taken by other ideas on a marketplace (so reconciliation never adopts one). */
@@ -60,6 +66,20 @@ export const makePublishingStore = ({ sql }: Db): PublishingStore => ({
         on conflict (idea_id, marketplace) do update set attempt = publish_intents.attempt + 1, title = excluded.title, updated_at = now()
         returning idea_id, marketplace, title, attempt, remote_id, created_at`
       return toIntent(row!)
+    }),
+  leasePublish: (ideaId, marketplace, title, leaseMs) =>
+    attempt("lease publish", async () => {
+      const rows = await sql`
+        insert into publish_intents (idea_id, marketplace, title, attempt, lease_until)
+        values (${ideaId}, ${marketplace}, ${title}, 0, now() + make_interval(secs => ${leaseMs / 1000}::float8))
+        on conflict (idea_id, marketplace) do update set lease_until = excluded.lease_until
+          where publish_intents.lease_until is null or publish_intents.lease_until < now()
+        returning 1`
+      return rows.length === 1
+    }),
+  releasePublish: (ideaId, marketplace) =>
+    attempt("release publish", async () => {
+      await sql`update publish_intents set lease_until = null where idea_id = ${ideaId} and marketplace = ${marketplace}`
     }),
   recordRemoteId: (ideaId, marketplace, remoteId) =>
     attempt("record remote id", async () => {
