@@ -246,6 +246,9 @@ export const make = (options: EtsyOptions): Effect.Effect<EtsyClient, never, Htt
     let refreshToken: Redacted.Redacted<string> | undefined
     let budget: RateBudget = { limitPerSecond: undefined, remainingThisSecond: undefined, limitPerDay: undefined, remainingToday: undefined }
     let budgetSecond = 0
+    // When the day's budget was last found spent (or last probed): Etsy's day refills, and only
+    // an answer says so, so one call goes out after each wait.
+    let daySpentAt: number | undefined
     const refreshLock = yield* Effect.makeSemaphore(1)
 
     /**
@@ -287,14 +290,17 @@ export const make = (options: EtsyOptions): Effect.Effect<EtsyClient, never, Htt
         })
       )
 
-    /** Waits out this second when its budget is spent; fails (retryable) when the day's is. */
+    /** Waits out this second when its budget is spent; fails (retryable) when the day's is, but for one call every DAY_BUDGET_WAIT_MS. */
     const gate = Effect.gen(function* () {
-      if (budget.remainingToday === 0) {
-        return yield* Effect.fail(
-          new RetryableError({ message: "etsy: the day's request budget is spent (x-remaining-today: 0)", cause: { retryAfterMs: DAY_BUDGET_WAIT_MS } })
-        )
-      }
       const now = yield* Clock.currentTimeMillis
+      if (budget.remainingToday === 0) {
+        daySpentAt ??= now
+        const wait = daySpentAt + DAY_BUDGET_WAIT_MS - now
+        if (wait > 0) {
+          return yield* Effect.fail(new RetryableError({ message: "etsy: the day's request budget is spent (x-remaining-today: 0)", cause: { retryAfterMs: wait } }))
+        }
+        daySpentAt = now // this call finds out whether it refilled
+      }
       if (budget.remainingThisSecond === 0 && Math.floor(now / 1000) === budgetSecond) {
         yield* Effect.sleep(Duration.millis(1000 - (now % 1000)))
       }
@@ -305,11 +311,14 @@ export const make = (options: EtsyOptions): Effect.Effect<EtsyClient, never, Htt
         const remainingThisSecond = headerNumber(headers, "x-remaining-this-second")
         if (remainingThisSecond === undefined) return
         budgetSecond = Math.floor(now / 1000)
+        const remainingToday = headerNumber(headers, "x-remaining-today")
+        if (remainingToday === 0) daySpentAt ??= now
+        else daySpentAt = undefined
         budget = {
           limitPerSecond: headerNumber(headers, "x-limit-per-second"),
           remainingThisSecond,
           limitPerDay: headerNumber(headers, "x-limit-per-day"),
-          remainingToday: headerNumber(headers, "x-remaining-today")
+          remainingToday
         }
       })
 

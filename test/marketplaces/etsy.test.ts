@@ -4,13 +4,13 @@
  * rate-limit headers and a 429, and Etsy's own 400 bodies classified as permanent.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
+import { ConfigProvider, Effect, Layer, Option, Redacted, TestClock, TestContext } from "effect"
 import { Credentials } from "../../operators/marketplaces/credentials.ts"
 import { ETSY_REFRESH_TOKEN } from "../../operators/marketplaces/etsy.ts"
 import { connectEtsy } from "../../operators/marketplaces/etsyConnect.ts"
 import { Store } from "../../operators/store/store.ts"
 import * as Etsy from "../../operators/marketplaces/etsy.ts"
-import { isRetryable } from "../../runtime/errors.ts"
+import { isRetryable, retryAfterMs } from "../../runtime/errors.ts"
 import * as Http from "../../runtime/httpClient.ts"
 import { startEtsyFake, KEYSTRING, SHARED_SECRET, SHOP_ID } from "../fakes/etsy.ts"
 import { jsonResponse } from "../fakes/server.ts"
@@ -149,6 +149,29 @@ layer(Layer.merge(credentials.pipe(Layer.provideMerge(migratedStore("desainz-ets
         expect(budget.limitPerDay).toBe(10_000)
         expect(budget.remainingToday).toBe(10_000 - 8)
       })
+    )
+
+    it.scoped("a spent day's budget refuses calls, then lets one through every 15 minutes to find it refilled", () =>
+      Effect.gen(function* () {
+        const fake = yield* startEtsyFake({ limitPerDay: 3 })
+        const etsy = yield* client(fake.apiUrl, fake.grantRefreshToken())
+        const created = yield* etsy.createDraftListing(draft)
+        yield* etsy.getListing(created.listing_id)
+        yield* etsy.getListing(created.listing_id)
+        expect((yield* etsy.budget).remainingToday).toBe(0)
+        const refused = yield* Effect.flip(etsy.getListing(created.listing_id))
+        expect(refused.message).toContain("day's request budget is spent")
+        expect(retryAfterMs(refused)).toBe(15 * 60_000)
+        const sent = fake.requests.length
+        yield* TestClock.adjust("10 minutes")
+        expect(retryAfterMs(yield* Effect.flip(etsy.getListing(created.listing_id)))).toBe(5 * 60_000)
+        expect(fake.requests.length).toBe(sent)
+        // Etsy's day refills; the first call after the wait finds out.
+        fake.state.usedToday = 0
+        yield* TestClock.adjust("5 minutes")
+        expect((yield* etsy.getListing(created.listing_id)).listing_id).toBe(created.listing_id)
+        expect((yield* etsy.budget).remainingToday).toBe(2)
+      }).pipe(Effect.provide(TestContext.TestContext))
     )
 
     it.scoped("a 429 is retried after its wait; one that persists is retryable with the wait on the error", () =>
