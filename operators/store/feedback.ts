@@ -155,6 +155,10 @@ export const makeFeedbackStore = ({ sql, json, batched }: Db): FeedbackStore => 
             let payload: Record<string, unknown> = { ...event.payload }
             const at = new Date(event.occurredAt)
             if (event.counter === "cumulative") {
+              // The row exists before it is locked: `for update` of no row locks nothing, and two
+              // first readings at once would each count from 0. A reading at the epoch is none.
+              await tx`insert into feedback_counters (listing_id, kind, total, observed_at)
+                values (${listing.id}, ${event.kind}, 0, to_timestamp(0)) on conflict (listing_id, kind) do nothing`
               const [last] = await tx<Array<{ total: number; observedAt: Date }>>`
                 select total, observed_at as "observedAt" from feedback_counters
                 where listing_id = ${listing.id} and kind = ${event.kind} for update`
