@@ -25,6 +25,9 @@ interface Retry {
   readonly due: number
 }
 
+/** The longest Retry-After a retry waits for. */
+const MAX_RETRY_AFTER_MS = 60 * 60_000
+
 export const runOperatorReplica = (
   t: Topology<any>,
   keys: Keys,
@@ -61,6 +64,25 @@ export const runOperatorReplica = (
     let paused = false
     let nextAutoClaim = 0
     const autoClaimEvery = Math.max(1_000, s.claimIdleMs / 2)
+    // Entries this consumer keeps for longer than the claim idle time (a long Retry-After, a
+    // slow batch) are claimed again without counting a delivery before they go idle, so no
+    // other consumer takes them over meanwhile.
+    const touchEvery = s.claimIdleMs / 3
+    const touch = (ids: ReadonlyArray<string>) => transport.claim(input, group, consumer, ids, "hold")
+    let nextTouch = 0
+    // The batch being processed, kept by one fiber for the replica's life (nothing per batch).
+    let inFlight: { readonly ids: ReadonlyArray<string>; readonly since: number } | undefined
+    yield* Effect.fork(
+      Effect.forever(
+        Effect.zipRight(
+          Effect.sleep(touchEvery),
+          Effect.suspend(() => {
+            const batch = inFlight
+            return batch !== undefined && Date.now() - batch.since >= touchEvery ? Effect.ignore(touch(batch.ids)) : Effect.void
+          })
+        )
+      )
+    )
 
     yield* transport.ensureGroup(input, group)
     metrics.backpressured.set(labels, 0)
@@ -74,9 +96,17 @@ export const runOperatorReplica = (
 
     const iteration = Effect.gen(function* () {
       const stopping = yield* Deferred.isDone(stop)
-      const now = Date.now()
+      let now = Date.now()
+      const waitingLong = retries.size === 0 ? [] : [...retries].filter(([, r]) => r.due - now > touchEvery).map(([id]) => id)
+      if (waitingLong.length > 0 && now >= nextTouch) {
+        nextTouch = now + touchEvery
+        const kept = new Set((yield* touch(waitingLong)).map((d) => d.id))
+        // Not returned: another consumer owns it now (or it left the stream).
+        for (const id of waitingLong) if (!kept.has(id)) retries.delete(id)
+        now = Date.now()
+      }
       const due: Array<string> = []
-      let nextDue = Infinity
+      let nextDue = waitingLong.length > 0 ? nextTouch : Infinity
       for (const [id, r] of retries) {
         if (r.due <= now) due.push(id)
         else nextDue = Math.min(nextDue, r.due)
@@ -150,7 +180,11 @@ export const runOperatorReplica = (
         if (next.readError !== undefined) return yield* Effect.fail(next.readError)
         add(next.deliveries)
       }
-      if (batch.length > 0) commit = yield* processBatch(context, batch)
+      if (batch.length > 0) {
+        inFlight = { ids: batch.map((d) => d.id), since: Date.now() }
+        commit = yield* processBatch(context, batch)
+        inFlight = undefined
+      }
       return false
     })
 
@@ -320,8 +354,8 @@ const processBatch = (c: BatchContext, batch: ReadonlyArray<Delivery>): Effect.E
       if (!isRetryable(result.error)) dead(d, message, "permanent")
       else if (d.deliveries >= op.settings.maxAttempts) dead(d, message, "max-attempts")
       else {
-        // A service's Retry-After is honoured, short of letting another consumer claim the entry.
-        const wait = Math.max(backoffDelayMs(op.settings, d.deliveries), Math.min(retryAfterMs(result.error) ?? 0, op.settings.claimIdleMs / 2))
+        // A service's Retry-After is honoured (up to an hour); the entry stays this consumer's meanwhile.
+        const wait = Math.max(backoffDelayMs(op.settings, d.deliveries), Math.min(retryAfterMs(result.error) ?? 0, MAX_RETRY_AFTER_MS))
         c.retries.set(d.id, { due: Date.now() + wait })
         metrics.retried.inc(labels)
         retried.push(`operator ${op.name}: attempt ${d.deliveries} of ${d.id} failed: ${message}`)

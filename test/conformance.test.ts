@@ -7,7 +7,7 @@ import { Effect, Fiber, Layer, Ref, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { drop, listDeadLetters, requeue } from "../runtime/dlq.ts"
 import { makeEnvelopeCodec } from "../runtime/envelope.ts"
-import { PermanentError } from "../runtime/errors.ts"
+import { PermanentError, RetryableError } from "../runtime/errors.ts"
 import { makeKeys } from "../runtime/keys.ts"
 import { Metrics } from "../runtime/metrics.ts"
 import { flatMap, map, type OperatorNode, output, sink, source, stream, type StreamDef, topology } from "../runtime/topology.ts"
@@ -428,6 +428,47 @@ describe.each(transportCases)("worker semantics: $name", (tc) => {
         yield* waitUntil("all 10 arrive", Effect.sync(() => seen.length === 10))
         expect(yield* listDeadLetters(t, w.keys, "work")).toHaveLength(0)
         expect((yield* Metrics).retried.get({ operator: "work" })).toBe(8)
+        yield* w.stop
+      })
+    ))
+
+  it("honours a Retry-After longer than the claim idle time: the entry waits, kept, and no other replica takes it", () =>
+    run(
+      Effect.gen(function* () {
+        const calls: Array<number> = []
+        const { t, feed, seen } = pipeline({
+          settings: { replicas: 2, claimIdleMs: 400, blockMs: 100 },
+          work: (item) =>
+            Effect.suspend(() => {
+              calls.push(Date.now())
+              return calls.length === 1 ? Effect.fail(new RetryableError({ message: "rate limited", cause: { retryAfterMs: 1_500 } })) : Effect.succeed(item)
+            })
+        })
+        const w = yield* startWorker(t)
+        feed.push({ data: { n: 1 } })
+        yield* waitUntil("the item arrives", Effect.sync(() => seen.length === 1))
+        yield* Effect.sleep("500 millis")
+        expect(calls).toHaveLength(2)
+        expect(calls[1]! - calls[0]!).toBeGreaterThanOrEqual(1_450)
+        expect(yield* listDeadLetters(t, w.keys, "work")).toHaveLength(0)
+        yield* w.stop
+      })
+    ))
+
+  it("keeps a batch that takes longer than the claim idle time: no other replica processes it again", () =>
+    run(
+      Effect.gen(function* () {
+        let calls = 0
+        const { t, feed, seen } = pipeline({
+          settings: { replicas: 2, claimIdleMs: 400, blockMs: 100 },
+          work: (item) => Effect.as(Effect.sync(() => calls++).pipe(Effect.zipRight(Effect.sleep("1500 millis"))), item)
+        })
+        const w = yield* startWorker(t)
+        feed.push({ data: { n: 1 } })
+        yield* waitUntil("the item arrives", Effect.sync(() => seen.length === 1))
+        yield* Effect.sleep("1 second")
+        expect(calls).toBe(1)
+        expect(seen).toEqual([1])
         yield* w.stop
       })
     ))
