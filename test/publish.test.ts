@@ -267,7 +267,7 @@ layer(base, { timeout: "120 seconds", excludeTestServices: true })("publish", (i
     Effect.gen(function* () {
       const { etsyFake, env } = yield* fakes
       const context = yield* marketplaces(["etsy"], env)
-      const listing = yield* approvedListing(5, { marketplace: "etsy" }).pipe(Effect.provide(context))
+      const listing = yield* approvedListing(7, { marketplace: "etsy" }).pipe(Effect.provide(context))
       yield* inWorker(
         Effect.gen(function* () {
           const { t, feed } = pipeline(context, ["etsy"])
@@ -330,7 +330,7 @@ layer(base, { timeout: "120 seconds", excludeTestServices: true })("publish", (i
     Effect.gen(function* () {
       const { printifyFake, env } = yield* fakes
       const context = yield* marketplaces(["printify"], env)
-      const listing = yield* approvedListing(6).pipe(Effect.provide(context))
+      const listing = yield* approvedListing(8).pipe(Effect.provide(context))
       const market = Context.get(context, Marketplace)[0]!
       printifyFake.state.loseNext.push({ method: "POST", path: /\/publish\.json$/ })
       const first = yield* Effect.flip(market.publish({ ...listing, marketplace: "printify" }))
