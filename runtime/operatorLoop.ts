@@ -68,21 +68,18 @@ export const runOperatorReplica = (
     // slow batch) are claimed again without counting a delivery before they go idle, so no
     // other consumer takes them over meanwhile.
     const touchEvery = s.claimIdleMs / 3
-    const touch = (ids: ReadonlyArray<string>) => transport.claim(input, group, consumer, ids, "hold")
-    let nextTouch = 0
-    // The batch being processed, kept by one fiber for the replica's life (nothing per batch).
+    // The batch being processed; it and the retries are kept by one fiber for the replica's life.
     let inFlight: { readonly ids: ReadonlyArray<string>; readonly since: number } | undefined
-    yield* Effect.fork(
-      Effect.forever(
-        Effect.zipRight(
-          Effect.sleep(touchEvery),
-          Effect.suspend(() => {
-            const batch = inFlight
-            return batch !== undefined && Date.now() - batch.since >= touchEvery ? Effect.ignore(touch(batch.ids)) : Effect.void
-          })
-        )
-      )
-    )
+    const keep = Effect.gen(function* () {
+      const now = Date.now()
+      const waiting = [...retries].filter(([, r]) => r.due - now > touchEvery).map(([id]) => id)
+      const batch = inFlight !== undefined && now - inFlight.since >= touchEvery ? inFlight.ids : []
+      if (waiting.length + batch.length === 0) return
+      const kept = new Set((yield* transport.claim(input, group, consumer, [...waiting, ...batch], "hold")).map((d) => d.id))
+      // A retry not returned is another consumer's now (or left the stream): not this one's to claim.
+      for (const id of waiting) if (!kept.has(id)) retries.delete(id)
+    })
+    yield* Effect.fork(Effect.forever(Effect.zipRight(Effect.sleep(touchEvery), Effect.ignore(keep))))
 
     yield* transport.ensureGroup(input, group)
     metrics.backpressured.set(labels, 0)
@@ -96,17 +93,9 @@ export const runOperatorReplica = (
 
     const iteration = Effect.gen(function* () {
       const stopping = yield* Deferred.isDone(stop)
-      let now = Date.now()
-      const waitingLong = retries.size === 0 ? [] : [...retries].filter(([, r]) => r.due - now > touchEvery).map(([id]) => id)
-      if (waitingLong.length > 0 && now >= nextTouch) {
-        nextTouch = now + touchEvery
-        const kept = new Set((yield* touch(waitingLong)).map((d) => d.id))
-        // Not returned: another consumer owns it now (or it left the stream).
-        for (const id of waitingLong) if (!kept.has(id)) retries.delete(id)
-        now = Date.now()
-      }
+      const now = Date.now()
       const due: Array<string> = []
-      let nextDue = waitingLong.length > 0 ? nextTouch : Infinity
+      let nextDue = Infinity
       for (const [id, r] of retries) {
         if (r.due <= now) due.push(id)
         else nextDue = Math.min(nextDue, r.due)
